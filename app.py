@@ -1,0 +1,13 @@
+"""The web chat: `python app.py` builds or refreshes index/ from seeds/ if needed, then serves on :7860.
+
+Settings come from QA_* environment variables (see README), e.g. QA_SOURCE_DIR, QA_INDEX_DIR, QA_MODEL.
+"""
+import logging
+import os
+
+from qa.settings import Settings
+from qa.webapp import serve
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    serve(Settings.from_env(), host=os.environ.get("QA_HOST", "127.0.0.1"), port=int(os.environ.get("QA_PORT", "7860")))

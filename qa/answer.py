@@ -1,0 +1,148 @@
+"""Extractive answers: the retrieved sentences that best answer a question, quoted verbatim and cited."""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from qa.chunking import split_sentences
+from qa.errors import QuestionError
+from qa.index import Index
+from qa.retrieval import Hit
+from qa.scoring import QuestionTerms
+
+log = logging.getLogger(__name__)
+
+NO_ANSWER = "The documents don't answer this question."
+MAX_QUOTES = 3
+MAX_ANSWER_CHARS = 700
+KEEP_RATIO = 0.6  # a further quote must score at least this share of the best one
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A sentence copied verbatim from a document: ``document.text[start:end] == text``."""
+
+    text: str
+    doc_id: str
+    start: int
+    end: int
+    score: float
+    citation: int = 0  # the [n] marker it is shown with
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A cited document and the quotes taken from it."""
+
+    number: int
+    doc_id: str
+    title: str
+    date: str
+    source: str
+    quotes: tuple[Quote, ...]
+    excerpt: Hit  # the passage the first quote came from, for showing context
+    page: int | None = None
+
+
+@dataclass
+class Answer:
+    """What ``Assistant.ask`` returns. ``abstained`` means the documents do not answer the question."""
+
+    question: str
+    text: str
+    abstained: bool
+    confidence: float
+    quotes: list[Quote] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
+    passages: list[Hit] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Assistant:
+    """Answers questions from an Index by quoting its documents."""
+
+    def __init__(self, index: Index, k: int | None = None, min_score: float | None = None) -> None:
+        self.index = index
+        self.k = k or index.settings.k
+        self.min_score = index.settings.min_score if min_score is None else min_score
+
+    def ask(self, question: str) -> Answer:
+        """Answer ``question``; abstain when the best evidence scores below ``min_score``."""
+        question = self._check(question)
+        hits = self.index.search(question, self.k)
+        confidence = max((h.dense_score for h in hits), default=0.0)
+        if confidence < self.min_score:
+            return Answer(question, NO_ANSWER, True, confidence, passages=hits)
+        quotes = self._verified(self._select(question, hits))
+        if not quotes:
+            return Answer(question, NO_ANSWER, True, confidence, passages=hits)
+        quotes, citations = self._cite(quotes, hits)
+        text = " ".join(f"\u201c{q.text}\u201d [{q.citation}]" for q in quotes)
+        return Answer(question, text, False, confidence, quotes, citations, hits)
+
+    def _check(self, question: str) -> str:
+        if not isinstance(question, str) or not question.strip():
+            raise QuestionError("the question is empty: type a question about the documents")
+        limit = self.index.settings.max_question_chars
+        if len(question) > limit:
+            raise QuestionError(f"the question is {len(question):,} characters long; the limit is {limit:,}: "
+                                "ask something shorter")
+        return " ".join(question.split())
+
+    def _select(self, question: str, hits: list[Hit]) -> list[Quote]:
+        """Score every sentence of the retrieved passages; keep the best few."""
+        terms = QuestionTerms.from_question(question, self.index.bm25)
+        seen: set[tuple[str, int, int]] = set()
+        found: list[tuple[str, int, int, Hit]] = []
+        for hit in hits:
+            for span in split_sentences(hit.text, offset=hit.start):
+                if (hit.doc_id, span.start, span.end) not in seen:
+                    seen.add((hit.doc_id, span.start, span.end))
+                    found.append((hit.text[span.start - hit.start:span.end - hit.start], span.start, span.end, hit))
+        scores = terms.sentence_scores([f[0] for f in found], [f[3] for f in found])
+        scored = [Quote(text, hit.doc_id, start, end, score)
+                  for (text, start, end, hit), score in zip(found, scores, strict=True)]
+        scored.sort(key=lambda q: -q.score)
+        return _take(scored)
+
+    def _verified(self, quotes: list[Quote]) -> list[Quote]:
+        """Drop any quote that is not, character for character, in its document at its offsets."""
+        good = []
+        for quote in quotes:
+            doc = self.index.documents.get(quote.doc_id)
+            if doc is not None and doc.text[quote.start:quote.end] == quote.text:
+                good.append(quote)
+            else:
+                log.warning("dropped a quote that does not match %s[%d:%d]", quote.doc_id, quote.start, quote.end)
+        return good
+
+    def _cite(self, quotes: list[Quote], hits: list[Hit]) -> tuple[list[Quote], list[Citation]]:
+        numbers: dict[str, int] = {}
+        for quote in quotes:
+            numbers.setdefault(quote.doc_id, len(numbers) + 1)
+        numbered = [Quote(q.text, q.doc_id, q.start, q.end, q.score, numbers[q.doc_id]) for q in quotes]
+        citations = []
+        for doc_id, number in numbers.items():
+            mine = tuple(q for q in numbered if q.doc_id == doc_id)
+            hit = next(h for h in hits if h.doc_id == doc_id and h.start <= mine[0].start < h.end)
+            citations.append(Citation(number, doc_id, hit.title, hit.date, hit.source, mine, hit, hit.page))
+        return numbered, citations
+
+
+def _take(scored: list[Quote]) -> list[Quote]:
+    if not scored:
+        return []
+    best = scored[0].score
+    chosen = [scored[0]]
+    length = len(scored[0].text)
+    for quote in scored[1:]:
+        if len(chosen) == MAX_QUOTES or quote.score < KEEP_RATIO * best:
+            break
+        if length + len(quote.text) > MAX_ANSWER_CHARS:
+            continue
+        chosen.append(quote)
+        length += len(quote.text)
+    return chosen

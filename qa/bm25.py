@@ -1,0 +1,68 @@
+"""BM25 over chunks with the bm25s library: English stop words and Snowball stemming."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _stemmer():  # noqa: ANN202 - PyStemmer has no type hints
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+class BM25Index:
+    """A bm25s retriever plus the tokenisation its queries must share."""
+
+    def __init__(self, retriever: object) -> None:
+        self._retriever = retriever
+        self._stem = _stemmer()
+
+    @classmethod
+    def build(cls, texts: list[str]) -> BM25Index:
+        import bm25s
+
+        index = cls(bm25s.BM25())
+        tokens = index.tokenize(texts)
+        # bm25s cannot index an empty corpus entry list; a placeholder token keeps rows aligned.
+        index._retriever.index([t or ["\x00"] for t in tokens], show_progress=False)
+        return index
+
+    @classmethod
+    def load(cls, folder: Path) -> BM25Index:
+        import bm25s
+
+        return cls(bm25s.BM25.load(str(folder), mmap=False, allow_pickle=False))
+
+    def save(self, folder: Path) -> None:
+        self._retriever.save(str(folder), allow_pickle=False)
+
+    def tokenize(self, texts: list[str]) -> list[list[str]]:
+        import bm25s
+
+        return bm25s.tokenize(texts, stopwords="en", stemmer=self._stem, return_ids=False,
+                              show_progress=False)
+
+    @property
+    def size(self) -> int:
+        return int(self._retriever.scores["num_docs"])
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every chunk for ``query`` (zeros when no query term is indexed)."""
+        tokens = self.tokenize([query])[0]
+        if not tokens:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._retriever.get_scores(tokens), dtype=np.float32)
+
+    def idf(self, tokens: list[str]) -> dict[str, float]:
+        """Robertson-Sparck Jones idf of each token (0 for tokens the index has never seen)."""
+        vocab = self._retriever.vocab_dict
+        indptr = self._retriever.scores["indptr"]
+        n = self.size
+        out = {}
+        for token in tokens:
+            tid = vocab.get(token)
+            df = 0 if tid is None else int(indptr[tid + 1] - indptr[tid])
+            out[token] = float(np.log(1 + (n - df + 0.5) / (df + 0.5))) if df else 0.0
+        return out

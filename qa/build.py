@@ -1,0 +1,161 @@
+"""Building and updating an index from a folder or from in-memory documents."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.chunking import Chunk, chunk_documents
+from qa.documents import Document, Skipped, file_hash, iter_documents, load_folder
+from qa.errors import EmptyCorpusError, QAError
+from qa.index import FORMAT_VERSION, Index, chunk_input, load_index
+from qa.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Source = str | Path | Iterable[Document | dict[str, Any]]
+
+
+@dataclass
+class BuildReport:
+    """What a build or update did."""
+
+    documents: int = 0
+    chunks: int = 0
+    embedded: int = 0  # chunks sent to the model
+    reused: int = 0  # chunks whose vectors came from the previous index
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def build_index(source: Source, index_dir: str | Path | None = None, settings: Settings | None = None,
+                show_progress: bool = False, reuse: bool = False) -> Index:
+    """Index a folder (or Documents) and save it to ``index_dir`` atomically, if given.
+
+    With ``reuse``, vectors of unchanged chunks are taken from the index already in ``index_dir``
+    so only new or changed documents are embedded (an incremental update).
+    """
+    started = time.perf_counter()
+    settings = settings or Settings.from_env()
+    docs, skipped, folder = _gather(source)
+    if not docs:
+        where = f"in {str(folder)!r}" if folder else "in the given documents"
+        detail = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:5])
+        raise EmptyCorpusError(f"no usable documents {where}" + (f" ({detail})" if detail else "")
+                               + ": add .txt, .md, .html or .pdf files with text")
+    chunks = chunk_documents(docs, settings.chunk_size, settings.chunk_overlap)
+    by_id = {d.id: d for d in docs}
+    previous = _previous(index_dir, settings) if reuse else None
+    vectors, reused = _embed(chunks, by_id, settings, previous, show_progress)
+    manifest = _manifest(docs, len(chunks), skipped, folder, settings, vectors.shape[1])
+    index = Index(settings, docs, chunks, vectors, manifest)
+    if index_dir is not None:
+        index.save(index_dir)
+    report = BuildReport(len(docs), len(chunks), len(chunks) - reused, reused, skipped,
+                         time.perf_counter() - started)
+    index.report = report
+    log.info("indexed %d documents, %d chunks (%d embedded) in %.1fs", report.documents, report.chunks,
+             report.embedded, report.seconds)
+    return index
+
+
+def update_index(source: str | Path, index_dir: str | Path, settings: Settings | None = None,
+                 show_progress: bool = False) -> Index:
+    """Re-embed only documents that are new or changed; drop removed ones. Same result as a full build."""
+    return build_index(source, index_dir, settings, show_progress, reuse=True)
+
+
+def _gather(source: Source) -> tuple[list[Document], list[Skipped], Path | None]:
+    if isinstance(source, (str, Path)):
+        folder = Path(source)
+        docs, skipped = load_folder(folder)
+        return docs, skipped, folder
+    return list(iter_documents(source)), [], None
+
+
+def _previous(index_dir: str | Path | None, settings: Settings) -> Index | None:
+    if index_dir is None:
+        return None
+    try:
+        return load_index(index_dir, settings)
+    except QAError as exc:
+        log.info("not reusing the previous index (%s): embedding everything", exc)
+        return None
+
+
+def _embed(chunks: list[Chunk], docs: dict[str, Document], settings: Settings, previous: Index | None,
+           show_progress: bool) -> tuple[np.ndarray, int]:
+    """Vectors for ``chunks``, taking unchanged ones from ``previous``; returns (vectors, reused count)."""
+    old_rows: dict[str, int] = {}
+    if previous is not None:
+        unchanged = {doc_id for doc_id, doc in docs.items()
+                     if doc_id in previous.documents and previous.documents[doc_id].content_hash == doc.content_hash}
+        old_rows = {c.id: i for i, c in enumerate(previous.chunks) if c.doc_id in unchanged}
+    todo = [i for i, c in enumerate(chunks) if c.id not in old_rows]
+    embedder = previous.embedder if previous is not None else None
+    if embedder is None:
+        from qa.embedding import Embedder
+
+        embedder = Embedder(settings.model, settings.batch_size)
+    fresh = embedder.encode([chunk_input(chunks[i], docs[chunks[i].doc_id], settings) for i in todo],
+                            show_progress=show_progress)
+    vectors = np.zeros((len(chunks), embedder.dimension), dtype=np.float32)
+    if todo:
+        vectors[todo] = fresh
+    for i, chunk in enumerate(chunks):
+        if chunk.id in old_rows:
+            vectors[i] = previous.vectors[old_rows[chunk.id]]  # type: ignore[union-attr]
+    return vectors, len(chunks) - len(todo)
+
+
+def _manifest(docs: list[Document], n_chunks: int, skipped: list[Skipped], folder: Path | None, settings: Settings,
+              dimension: int) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "settings": settings.index_fingerprint(),
+        "dimension": dimension,
+        "faiss": {"type": "IndexFlatIP", "metric": "inner_product"},
+        "source": str(folder.resolve()) if folder else None,
+        "documents": {d.id: d.content_hash for d in docs},
+        "skipped": {s.path: file_hash(folder / s.path) for s in skipped if folder and (folder / s.path).is_file()},
+        "counts": {"documents": len(docs), "chunks": n_chunks},
+        "versions": _versions(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _versions() -> dict[str, str]:
+    names = ("qa", "sentence-transformers", "transformers", "torch", "faiss-cpu", "bm25s", "numpy")
+    found = {}
+    for name in names:
+        try:
+            found[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def open_index(source: str | Path, index_dir: str | Path, settings: Settings | None = None,
+               show_progress: bool = False) -> Index:
+    """Load the index, building it if missing, damaged or built with other settings, updating it if stale."""
+    from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+
+    settings = settings or Settings.from_env()
+    try:
+        index = load_index(index_dir, settings)
+    except (IndexNotFoundError, IndexMismatchError, IndexCorruptError) as exc:
+        log.warning("%s; building a new index from %s", exc, source)
+        return build_index(source, index_dir, settings, show_progress)
+    changes = index.changes(source)
+    if changes.stale:
+        log.warning("documents changed since the index was built (%d added, %d changed, %d removed): updating",
+                    len(changes.added), len(changes.changed), len(changes.removed))
+        return update_index(source, index_dir, settings, show_progress)
+    return index

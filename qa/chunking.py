@@ -1,0 +1,104 @@
+"""Sentence-aware chunking that keeps every chunk's character offsets into its document."""
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from qa.documents import Document
+
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+
+
+@dataclass(frozen=True)
+class Span:
+    """A [start, end) range of characters in a document's text."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document: ``text == document.text[start:end]``."""
+
+    id: str
+    doc_id: str
+    position: int
+    start: int
+    end: int
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "doc_id": self.doc_id, "position": self.position,
+                "start": self.start, "end": self.end, "text": self.text}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Chunk:
+        return cls(**data)
+
+
+def split_sentences(text: str, offset: int = 0) -> list[Span]:
+    """Sentence spans of ``text`` (shifted by ``offset``); paragraphs never share a sentence."""
+    import blingfire
+
+    spans: list[Span] = []
+    pos = 0
+    for block in [*_PARAGRAPH_BREAK.finditer(text), None]:
+        end = block.start() if block else len(text)
+        para = text[pos:end]
+        if para.strip():
+            # blingfire returns byte-free character offsets into the string it was given.
+            _, offsets = blingfire.text_to_sentences_and_offsets(para)
+            spans.extend(Span(offset + pos + s, offset + pos + e) for s, e in offsets if para[s:e].strip())
+        pos = block.end() if block else len(text)
+    return spans
+
+
+def _split_long(span: Span, text: str, size: int) -> list[Span]:
+    """Cut a sentence longer than ``size`` at whitespace so no chunk outgrows the limit."""
+    pieces, start = [], span.start
+    while span.end - start > size:
+        cut = text.rfind(" ", start + size // 2, start + size)
+        cut = cut if cut > start else start + size
+        pieces.append(Span(start, cut))
+        start = cut + 1 if text[cut:cut + 1] == " " else cut
+    if start < span.end:
+        pieces.append(Span(start, span.end))
+    return pieces
+
+
+def chunk_document(doc: Document, size: int, overlap: int) -> list[Chunk]:
+    """Pack whole sentences into chunks of at most ``size`` characters, repeating up to ``overlap``."""
+    sentences = [piece for s in split_sentences(doc.text) for piece in _split_long(s, doc.text, size)]
+    groups: list[list[Span]] = []
+    current: list[Span] = []
+    for sent in sentences:
+        if current and sent.end - current[0].start > size:
+            groups.append(current)
+            current = _overlap_tail(current, overlap, sent, size)
+        current.append(sent)
+    if current:
+        groups.append(current)
+    return [_make_chunk(doc, i, g[0].start, g[-1].end) for i, g in enumerate(groups)]
+
+
+def _overlap_tail(previous: list[Span], overlap: int, nxt: Span, size: int) -> list[Span]:
+    """The last sentences of ``previous`` that fit in ``overlap`` and leave room for ``nxt``."""
+    tail: list[Span] = []
+    for sent in reversed(previous[1:]):
+        if previous[-1].end - sent.start > overlap or nxt.end - sent.start > size:
+            break
+        tail.insert(0, sent)
+    return tail
+
+
+def _make_chunk(doc: Document, position: int, start: int, end: int) -> Chunk:
+    digest = hashlib.sha1(f"{doc.id}\x00{start}\x00{end}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return Chunk(id=digest, doc_id=doc.id, position=position, start=start, end=end, text=doc.text[start:end])
+
+
+def chunk_documents(docs: Iterable[Document], size: int, overlap: int) -> list[Chunk]:
+    return [chunk for doc in docs for chunk in chunk_document(doc, size, overlap)]

@@ -1,0 +1,188 @@
+"""The ``qa`` command: a thin shell over the library. Domain errors become one-line messages here."""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from qa.errors import QAError
+from qa.settings import Settings
+
+F = Callable[..., Any]
+
+
+def _handle_errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except QAError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+def settings_options(fn: F) -> F:
+    """Options shared by every command; each falls back to its QA_* environment variable, then a default."""
+    options = [
+        click.option("--index", "index_dir", type=click.Path(file_okay=False, path_type=Path),
+                     help="Index folder. [env QA_INDEX_DIR; default: index]"),
+        click.option("--model", help="Sentence-transformers model name or folder. [env QA_MODEL; default: the "
+                                     "bundled all-MiniLM-L6-v2]"),
+        click.option("--chunk-size", type=int, help="Chunk size in characters. [env QA_CHUNK_SIZE; default 1000]"),
+        click.option("--chunk-overlap", type=int, help="Characters of sentences repeated between chunks. "
+                                                       "[env QA_CHUNK_OVERLAP; default 200]"),
+        click.option("-k", "k", type=int, help="Passages to retrieve. [env QA_K; default 5]"),
+        click.option("--min-score", type=float, help="Abstain when the best passage's similarity is below this. "
+                                                     "[env QA_MIN_SCORE; default 0.30]"),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def make_settings(**kwargs: Any) -> Settings:
+    return Settings.from_env(**kwargs)
+
+
+@click.group()
+@click.option("-v", "--verbose", count=True, help="Show log messages (-vv for debug).")
+@click.version_option(package_name="qa", prog_name="qa")
+def main(verbose: int) -> None:
+    """Ask questions of a folder of documents; answers quote the documents and cite them."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.group()
+def index() -> None:
+    """Build, update and inspect the index."""
+
+
+def _source_arg(fn: F) -> F:
+    return click.argument("source", required=False, type=click.Path(path_type=Path))(fn)
+
+
+def _print_report(verb: str, idx: Any) -> None:
+    r = idx.report
+    click.echo(f"{verb} {r.documents} documents, {r.chunks} chunks in {r.seconds:.1f} s "
+               f"({r.embedded} chunks embedded, {r.reused} reused) -> {idx.path}")
+    for skipped in r.skipped:
+        click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
+
+
+@index.command("build")
+@_source_arg
+@settings_options
+@_handle_errors
+def index_build(source: Path | None, **opts: Any) -> None:
+    """Index every document in SOURCE (default: seeds/ or QA_SOURCE_DIR) from scratch."""
+    from qa.build import build_index
+
+    settings = make_settings(**opts)
+    idx = build_index(source or settings.source_dir, settings.index_dir, settings, show_progress=True)
+    _print_report("Indexed", idx)
+
+
+@index.command("update")
+@_source_arg
+@settings_options
+@_handle_errors
+def index_update(source: Path | None, **opts: Any) -> None:
+    """Re-embed only new or changed documents in SOURCE and drop removed ones."""
+    from qa.build import update_index
+
+    settings = make_settings(**opts)
+    idx = update_index(source or settings.source_dir, settings.index_dir, settings, show_progress=True)
+    _print_report("Updated", idx)
+
+
+@index.command("info")
+@_source_arg
+@settings_options
+@_handle_errors
+def index_info(source: Path | None, **opts: Any) -> None:
+    """Describe the index and list documents changed since it was built."""
+    from qa.index import load_index
+
+    settings = make_settings(**opts)
+    idx = load_index(settings.index_dir, settings)
+    m = idx.manifest
+    click.echo(f"index:      {idx.path}")
+    click.echo(f"documents:  {m['counts']['documents']}   chunks: {m['counts']['chunks']}")
+    click.echo(f"model:      {m['settings']['model']} (dimension {m['dimension']})")
+    click.echo(f"chunking:   {m['settings']['chunk_size']} characters, overlap {m['settings']['chunk_overlap']}")
+    click.echo(f"built:      {m['created']} from {m.get('source') or 'in-memory documents'}")
+    click.echo("versions:   " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()))
+    changes = idx.changes(source)
+    if not changes.stale:
+        click.echo("status:     up to date")
+        return
+    click.echo("status:     stale; run `qa index update` to catch up")
+    for label, names in (("added", changes.added), ("changed", changes.changed), ("removed", changes.removed)):
+        for name in names:
+            click.echo(f"  {label}: {name}")
+
+
+@main.command()
+@click.argument("text")
+@click.option("--json", "as_json", is_flag=True, help="Print the hits as JSON.")
+@settings_options
+@_handle_errors
+def search(text: str, as_json: bool, **opts: Any) -> None:
+    """Show the passages that best match TEXT."""
+    from qa.index import load_index
+
+    settings = make_settings(**opts)
+    hits = load_index(settings.index_dir, settings).search(text, settings.k)
+    if as_json:
+        click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=1))
+        return
+    for hit in hits:
+        click.echo(f"[{hit.rank}] {hit.score:.4f}  {hit.title} ({hit.date or 'no date'}) {hit.doc_id} "
+                   f"{hit.start}-{hit.end}")
+        click.echo("    " + " ".join(hit.text.split())[:300])
+
+
+@main.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@settings_options
+@_handle_errors
+def ask(question: str, as_json: bool, **opts: Any) -> None:
+    """Answer QUESTION by quoting the documents."""
+    from qa.answer import Assistant
+    from qa.index import load_index
+
+    settings = make_settings(**opts)
+    answer = Assistant(load_index(settings.index_dir, settings)).ask(question)
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=1))
+        return
+    click.echo(answer.text)
+    heading = "Closest passages (they do not answer the question):" if answer.abstained else "Sources:"
+    click.echo("\n" + heading)
+    if answer.abstained:
+        for hit in answer.passages[:3]:
+            click.echo(f"  - {hit.title} ({hit.doc_id}): {' '.join(hit.text.split())[:200]}")
+    for c in answer.citations:
+        click.echo(f"  [{c.number}] {c.title} ({c.date or 'no date'}) {c.source}")
+
+
+@main.command()
+@_source_arg
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=7860, show_default=True, type=int, help="Port to listen on.")
+@settings_options
+@_handle_errors
+def serve(source: Path | None, host: str, port: int, **opts: Any) -> None:
+    """Serve the web chat, building or updating the index from SOURCE first if needed."""
+    from qa.webapp import serve as serve_app
+
+    settings = make_settings(**opts)
+    serve_app(settings.replace(source_dir=source), host=host, port=port)

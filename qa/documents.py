@@ -1,0 +1,177 @@
+"""Documents and the loaders that read them from files: .txt, .md, .html, .pdf."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qa.errors import DocumentError
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
+
+# The seed articles start with "date 2017-08-17 Title of the article".
+_HEADER = re.compile(r"\A\s*date\s+(\d{4}-\d{2}-\d{2})\s+([^\n]*\S)\s*(?:\n|\Z)")
+
+
+@dataclass
+class Document:
+    """A text with an id, a title and free metadata (date, source, pages...)."""
+
+    id: str
+    text: str
+    title: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id:
+            raise DocumentError(f"a document id must be a non-empty string, got {self.id!r}")
+        if not isinstance(self.text, str):
+            raise DocumentError(f"document {self.id!r}: text must be a string, got {type(self.text).__name__}")
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of what gets indexed; a file's hash is of its bytes (set in metadata by the loader)."""
+        stored = self.metadata.get("content_hash")
+        if stored:
+            return str(stored)
+        return hashlib.sha256(f"{self.title}\x00{self.text}".encode("utf-8", "surrogatepass")).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "text": self.text, "metadata": self.metadata}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Document:
+        return cls(id=data["id"], text=data["text"], title=data.get("title", ""), metadata=data.get("metadata", {}))
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was not indexed, and why."""
+
+    path: str
+    reason: str
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def list_files(folder: Path) -> list[Path]:
+    """All regular files below ``folder``, sorted, hidden ones left out."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DocumentError(f"document folder {str(folder)!r} does not exist or is not a folder")
+    return sorted(
+        p for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+
+
+def load_folder(folder: Path) -> tuple[list[Document], list[Skipped]]:
+    """Load every supported file below ``folder``; report the others by name instead of failing."""
+    folder = Path(folder)
+    docs: list[Document] = []
+    skipped: list[Skipped] = []
+    for path in list_files(folder):
+        rel = path.relative_to(folder).as_posix()
+        try:
+            docs.append(load_file(path, doc_id=rel))
+        except (DocumentError, OSError) as exc:
+            reason = str(exc) if isinstance(exc, DocumentError) else f"cannot be read ({exc.strerror or exc})"
+            log.warning("skipped %s: %s", rel, reason)
+            skipped.append(Skipped(rel, reason))
+    return docs, skipped
+
+
+def load_file(path: Path, doc_id: str | None = None) -> Document:
+    """Read one file into a Document; raise DocumentError saying why it cannot be used."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise DocumentError(f"{path.name}: unsupported file type {suffix or '(none)'!r}; "
+                            f"supported: {', '.join(SUPPORTED_SUFFIXES)}")
+    data = path.read_bytes()
+    meta: dict[str, Any] = {"source": str(path), "content_hash": hashlib.sha256(data).hexdigest()}
+    if suffix == ".pdf":
+        text, title, pages = _read_pdf(path, data)
+        meta["pages"] = pages
+    elif suffix in (".html", ".htm"):
+        text, title = _read_html(path, _decode(path, data))
+    else:
+        text, title, date = _read_text(_decode(path, data))
+        if date:
+            meta["date"] = date
+    if not text.strip():
+        raise DocumentError(f"{path.name}: the file holds no text")
+    return Document(id=doc_id or path.name, text=text, title=title or path.stem, metadata=meta)
+
+
+def _decode(path: Path, data: bytes) -> str:
+    if b"\x00" in data[:8192]:
+        raise DocumentError(f"{path.name}: looks like a binary file, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DocumentError(f"{path.name}: is not valid UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+
+
+def _read_text(raw: str) -> tuple[str, str, str]:
+    """Split off a ``date YYYY-MM-DD Title`` header line if there is one."""
+    text = raw.replace("\r\n", "\n").replace("\r", "\n")
+    match = _HEADER.match(text)
+    if not match:
+        return text, "", ""
+    return text[match.end():].lstrip("\n"), match.group(2).strip(), match.group(1)
+
+
+def _read_html(path: Path, raw: str) -> tuple[str, str]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(raw, "html.parser")
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    for tag in soup(["script", "style", "noscript", "template", "head"]):
+        tag.decompose()
+    lines = (line.strip() for line in soup.get_text("\n").splitlines())
+    return "\n\n".join(line for line in lines if line), title
+
+
+def _read_pdf(path: Path, data: bytes) -> tuple[str, str, list[list[int]]]:
+    """Text of every page, joined by blank lines; ``pages`` holds each page's [start, end) offsets."""
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise DocumentError(f"{path.name}: the PDF is encrypted; save an unencrypted copy to index it")
+        texts = [(page.extract_text() or "").strip() for page in reader.pages]
+        title = str((reader.metadata or {}).get("/Title") or "")
+    except DocumentError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DocumentError(f"{path.name}: not a readable PDF ({exc})") from None
+    parts, pages, pos = [], [], 0
+    for page_text in texts:
+        pages.append([pos, pos + len(page_text)])
+        parts.append(page_text)
+        pos += len(page_text) + 2
+    return "\n\n".join(parts), title, pages
+
+
+def iter_documents(items: Iterable[Document | dict[str, Any]]) -> Iterator[Document]:
+    """Accept Documents or plain dicts, checking ids are unique."""
+    seen: set[str] = set()
+    for item in items:
+        doc = item if isinstance(item, Document) else Document.from_dict(item)
+        if doc.id in seen:
+            raise DocumentError(f"duplicate document id {doc.id!r}: ids must be unique")
+        seen.add(doc.id)
+        yield doc

@@ -1,0 +1,182 @@
+"""The searchable index: chunks, their vectors in FAISS, BM25, and the manifest that describes them."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa import store
+from qa.bm25 import BM25Index
+from qa.chunking import Chunk
+from qa.documents import Document, list_files, file_hash
+from qa.embedding import Embedder
+from qa.errors import IndexCorruptError, IndexMismatchError
+from qa.retrieval import Hit, rrf, top_fused
+from qa.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CANDIDATES = 50  # per retriever, before fusion
+
+
+@dataclass(frozen=True)
+class Changes:
+    """How a document folder differs from what an index was built from."""
+
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
+
+
+def chunk_input(chunk: Chunk, doc: Document, settings: Settings) -> str:
+    """The text that is embedded and BM25-indexed for a chunk (the title helps both retrievers)."""
+    if settings.title_in_chunk and doc.title:
+        return f"{doc.title}\n{chunk.text}"
+    return chunk.text
+
+
+class Index:
+    """Documents, chunks and both retrievers over them. Build with ``qa.build_index``."""
+
+    def __init__(self, settings: Settings, documents: list[Document], chunks: list[Chunk],
+                 vectors: np.ndarray, manifest: dict[str, Any], bm25: BM25Index | None = None,
+                 dense: Any = None, path: Path | None = None) -> None:
+        import faiss
+
+        self.settings = settings
+        self.documents = {doc.id: doc for doc in documents}
+        self.chunks = chunks
+        self.vectors = vectors
+        self.manifest = manifest
+        self.path = path
+        self.report: Any = None  # the BuildReport when this index was just built
+        self.embedder = Embedder(settings.model, settings.batch_size)
+        if dense is None:
+            dense = faiss.IndexFlatIP(vectors.shape[1])
+            dense.add(vectors)
+        self.dense = dense
+        if bm25 is None:
+            bm25 = BM25Index.build([chunk_input(c, self.documents[c.doc_id], settings) for c in chunks])
+        self.bm25 = bm25
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def __repr__(self) -> str:
+        return f"Index({len(self.documents)} documents, {len(self.chunks)} chunks, path={str(self.path)!r})"
+
+    def search(self, query: str, k: int | None = None) -> list[Hit]:
+        """The ``k`` best passages for ``query``: dense and BM25 rankings fused by RRF."""
+        k = k or self.settings.k
+        if not query.strip() or not self.chunks:
+            return []
+        qvec = self.embedder.encode_query(query)
+        n = min(max(CANDIDATES, k), len(self.chunks))
+        _, dense_idx = self.dense.search(qvec[None, :], n)
+        dense_idx = dense_idx[0][dense_idx[0] >= 0]
+        bm25_scores = self.bm25.scores(query)
+        bm25_idx = _top(bm25_scores, n)
+        fused = top_fused(rrf([dense_idx, bm25_idx], self.settings.rrf_k), k)
+        cosines = self.vectors[[i for i, _ in fused]] @ qvec if fused else []
+        return [self._hit(i, score, rank, float(cos), float(bm25_scores[i]))
+                for rank, ((i, score), cos) in enumerate(zip(fused, cosines, strict=True), start=1)]
+
+    def _hit(self, i: int, score: float, rank: int, cosine: float, bm25: float) -> Hit:
+        chunk = self.chunks[i]
+        doc = self.documents[chunk.doc_id]
+        return Hit(chunk_id=chunk.id, doc_id=doc.id, text=chunk.text, score=score, title=doc.title,
+                   date=str(doc.metadata.get("date", "")), source=str(doc.metadata.get("source", doc.id)),
+                   start=chunk.start, end=chunk.end, rank=rank, dense_score=cosine, bm25_score=bm25,
+                   page=page_of(doc, chunk.start))
+
+    def changes(self, source: Path | str | None = None) -> Changes:
+        """Files added, changed or removed in ``source`` (default: the folder it was built from)."""
+        source = source or self.manifest.get("source")
+        if not source:
+            return Changes()
+        folder = Path(source)
+        known = {**self.manifest.get("skipped", {}), **self.manifest["documents"]}
+        current = {p.relative_to(folder).as_posix(): p for p in list_files(folder)} if folder.is_dir() else {}
+        added = tuple(sorted(set(current) - set(known)))
+        removed = tuple(sorted(set(known) - set(current)))
+        changed = tuple(sorted(name for name in set(current) & set(known)
+                               if file_hash(current[name]) != known[name]))
+        return Changes(added, changed, removed)
+
+    def save(self, index_dir: Path | str) -> Path:
+        """Write a new generation into ``index_dir`` and switch to it atomically."""
+        import faiss
+
+        with store.new_generation(Path(index_dir)) as folder:
+            store.write_jsonl(folder / "documents.jsonl", [d.to_dict() for d in self.documents.values()])
+            store.write_jsonl(folder / "chunks.jsonl", [c.to_dict() for c in self.chunks])
+            np.save(folder / "vectors.npy", self.vectors, allow_pickle=False)
+            faiss.write_index(self.dense, str(folder / "dense.faiss"))
+            self.bm25.save(folder / "bm25")
+            # The manifest goes last: a generation without one is never loaded.
+            store.write_json(folder / store.MANIFEST, self.manifest)
+        self.path = Path(index_dir)
+        return self.path
+
+
+def page_of(doc: Document, offset: int) -> int | None:
+    """1-based PDF page holding ``offset``, if the document has pages."""
+    for number, (start, end) in enumerate(doc.metadata.get("pages") or [], start=1):
+        if start <= offset <= end:
+            return number
+    return None
+
+
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    n = min(n, len(scores))
+    idx = np.argpartition(-scores, n - 1)[:n]
+    idx = idx[np.argsort(-scores[idx], kind="stable")]
+    return idx[scores[idx] > 0]
+
+
+def check_manifest(manifest: dict[str, Any], settings: Settings, index_dir: Path) -> None:
+    """Refuse an index whose format or index settings differ from ``settings``."""
+    rebuild = f"rebuild it with `qa index build SOURCE --index {index_dir}`"
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise IndexMismatchError(f"index at {str(index_dir)!r} has format version {version!r}, this qa reads "
+                                 f"version {FORMAT_VERSION}: {rebuild}")
+    built = manifest.get("settings", {})
+    wanted = settings.index_fingerprint()
+    diffs = [f"{key} {built.get(key)!r} (now {value!r})" for key, value in wanted.items() if built.get(key) != value]
+    if diffs:
+        raise IndexMismatchError(f"index at {str(index_dir)!r} was built with {', '.join(diffs)}: {rebuild} "
+                                 "or use the settings it was built with")
+
+
+def load_index(index_dir: Path | str | None = None, settings: Settings | None = None) -> Index:
+    """Load the index in ``index_dir``; refuse one built with other settings or a damaged one."""
+    import faiss
+
+    settings = settings or Settings.from_env()
+    index_dir = Path(index_dir or settings.index_dir)
+    folder = store.current_generation(index_dir)
+    manifest = store.read_json(folder / store.MANIFEST)
+    check_manifest(manifest, settings, index_dir)
+    documents = [Document.from_dict(d) for d in store.read_jsonl(folder / "documents.jsonl")]
+    chunks = [Chunk.from_dict(c) for c in store.read_jsonl(folder / "chunks.jsonl")]
+    try:
+        vectors = np.load(folder / "vectors.npy", allow_pickle=False)
+        bm25 = BM25Index.load(folder / "bm25")
+        dense = faiss.read_index(str(folder / "dense.faiss"))
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        raise IndexCorruptError(f"index at {str(index_dir)!r} is damaged ({exc}): "
+                                f"rebuild it with `qa index build SOURCE --index {index_dir}`") from None
+    if not (len(chunks) == len(vectors) == bm25.size == dense.ntotal) or vectors.shape[1:] != (manifest.get("dimension"),):
+        raise IndexCorruptError(f"index at {str(index_dir)!r} is inconsistent ({len(chunks)} chunks, "
+                                f"{vectors.shape} vectors, {bm25.size} BM25 rows): rebuild it with `qa index build`")
+    return Index(settings.replace(index_dir=index_dir), documents, chunks, vectors, manifest, bm25, dense,
+                 index_dir)

@@ -1,0 +1,44 @@
+"""Hybrid retrieval: dense (FAISS) and BM25 candidates fused by reciprocal rank fusion."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved passage with where it comes from and why it ranked."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    score: float  # fused score used for ranking
+    title: str
+    date: str
+    source: str
+    start: int  # character offsets of ``text`` in the document's text
+    end: int
+    rank: int
+    dense_score: float  # cosine similarity to the question
+    bm25_score: float
+    page: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def rrf(rankings: list[np.ndarray], rrf_k: int, weights: list[float] | None = None) -> dict[int, float]:
+    """Reciprocal rank fusion: sum of weight / (rrf_k + rank) over the rankings a candidate appears in."""
+    weights = weights or [1.0] * len(rankings)
+    fused: dict[int, float] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, idx in enumerate(ranking.tolist(), start=1):
+            fused[idx] = fused.get(idx, 0.0) + weight / (rrf_k + rank)
+    return fused
+
+
+def top_fused(fused: dict[int, float], k: int) -> list[tuple[int, float]]:
+    """The ``k`` best candidates, ties broken by candidate position for determinism."""
+    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]

@@ -1,0 +1,84 @@
+"""One settings object: defaults, overridden by environment variables, then by explicit arguments."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from qa.errors import ConfigError
+
+BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+# Settings that change what is stored in an index: a loaded index must agree on all of them.
+INDEX_SETTINGS = ("model", "chunk_size", "chunk_overlap", "title_in_chunk")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable. Each field reads the environment variable ``QA_<NAME>``."""
+
+    model: str = BUNDLED_MODEL
+    chunk_size: int = 1000  # characters; a chunk never splits a sentence unless one sentence is longer
+    chunk_overlap: int = 200  # characters of whole sentences repeated from the previous chunk
+    title_in_chunk: bool = True  # prefix chunk text with the document title before embedding/BM25
+    k: int = 5  # passages retrieved per question
+    min_score: float = 0.30  # abstain below this evidence score (see README: how it was chosen)
+    rrf_k: int = 60  # reciprocal rank fusion constant
+    max_question_chars: int = 2000
+    index_dir: Path = Path("index")
+    source_dir: Path = Path("seeds")
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.chunk_size < 50:
+            raise ConfigError(f"chunk_size must be at least 50 characters, got {self.chunk_size}")
+        if not 0 <= self.chunk_overlap < self.chunk_size:
+            raise ConfigError(
+                f"chunk_overlap must be between 0 and chunk_size ({self.chunk_size}), got {self.chunk_overlap}"
+            )
+        if self.k < 1:
+            raise ConfigError(f"k must be at least 1, got {self.k}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
+        if not self.model:
+            raise ConfigError("model must name a sentence-transformers model or a path to one")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``QA_*`` environment variables, then ``overrides`` that are not None."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"QA_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f.name, f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for name in ("index_dir", "source_dir"):
+            if name in values:
+                values[name] = Path(values[name])
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def index_fingerprint(self) -> dict[str, Any]:
+        """The settings an index records and checks on load."""
+        return {name: getattr(self, name) for name in INDEX_SETTINGS}
+
+
+def _parse(name: str, type_name: Any, raw: str) -> Any:
+    type_name = str(type_name)
+    try:
+        if type_name == "int":
+            return int(raw)
+        if type_name == "float":
+            return float(raw)
+        if type_name == "bool":
+            if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:
+                raise ValueError(raw)
+            return raw.lower() in {"1", "true", "yes"}
+    except ValueError:
+        raise ConfigError(f"QA_{name.upper()}={raw!r} is not a valid {type_name}") from None
+    return raw
