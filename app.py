@@ -5,9 +5,10 @@ Settings come from QA_* environment variables (see README), e.g. QA_SOURCE_DIR, 
 import logging
 import os
 
+from qa.cli import configure_logging
 from qa.settings import Settings
 from qa.webapp import serve
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(logging.INFO)
     serve(Settings.from_env(), host=os.environ.get("QA_HOST", "127.0.0.1"), port=int(os.environ.get("QA_PORT", "7860")))

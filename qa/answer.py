@@ -5,11 +5,12 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from qa.chunking import split_sentences
+import numpy as np
+
 from qa.errors import QuestionError
 from qa.index import Index
 from qa.retrieval import Hit
-from qa.scoring import QuestionTerms
+from qa.scoring import QuestionTerms, sentence_score
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +73,11 @@ class Assistant:
     def ask(self, question: str) -> Answer:
         """Answer ``question``; abstain when the best evidence scores below ``min_score``."""
         question = self._check(question)
-        hits = self.index.search(question, self.k)
+        hits, qvec = self.index.retrieve(question, self.k)
         confidence = max((h.dense_score for h in hits), default=0.0)
         if confidence < self.min_score:
             return Answer(question, NO_ANSWER, True, confidence, passages=hits)
-        quotes = self._verified(self._select(question, hits))
+        quotes = self._verified(self._select(question, hits, qvec))
         if not quotes:
             return Answer(question, NO_ANSWER, True, confidence, passages=hits)
         quotes, citations = self._cite(quotes, hits)
@@ -92,19 +93,21 @@ class Assistant:
                                 "ask something shorter")
         return " ".join(question.split())
 
-    def _select(self, question: str, hits: list[Hit]) -> list[Quote]:
+    def _select(self, question: str, hits: list[Hit], qvec: np.ndarray) -> list[Quote]:
         """Score every sentence of the retrieved passages; keep the best few."""
         terms = QuestionTerms.from_question(question, self.index.bm25)
         seen: set[tuple[str, int, int]] = set()
-        found: list[tuple[str, int, int, Hit]] = []
+        found: list[tuple[str, str, int, int, float]] = []
         for hit in hits:
-            for span in split_sentences(hit.text, offset=hit.start):
-                if (hit.doc_id, span.start, span.end) not in seen:
-                    seen.add((hit.doc_id, span.start, span.end))
-                    found.append((hit.text[span.start - hit.start:span.end - hit.start], span.start, span.end, hit))
-        scores = terms.sentence_scores([f[0] for f in found], [f[3] for f in found])
-        scored = [Quote(text, hit.doc_id, start, end, score)
-                  for (text, start, end, hit), score in zip(found, scores, strict=True)]
+            chunk = self.index.chunk(hit.chunk_id)
+            sims = self.index.sentence_similarities(hit.chunk_id, qvec)
+            for (start, end), sim in zip(chunk.sentences, sims.tolist(), strict=True):
+                if (hit.doc_id, start, end) not in seen:
+                    seen.add((hit.doc_id, start, end))
+                    found.append((hit.text[start - hit.start:end - hit.start], hit.doc_id, start, end, sim))
+        coverage = terms.coverage([f[0] for f in found])
+        scored = [Quote(text, doc_id, start, end, sentence_score(sim, cov))
+                  for (text, doc_id, start, end, sim), cov in zip(found, coverage, strict=True)]
         scored.sort(key=lambda q: -q.score)
         return _take(scored)
 

@@ -15,6 +15,7 @@ import numpy as np
 from qa.chunking import Chunk, chunk_documents
 from qa.documents import Document, Skipped, file_hash, iter_documents, load_folder
 from qa.errors import EmptyCorpusError, QAError
+from qa.embedding import Embedder
 from qa.index import FORMAT_VERSION, Index, chunk_input, load_index
 from qa.settings import Settings
 
@@ -92,27 +93,30 @@ def _previous(index_dir: str | Path | None, settings: Settings) -> Index | None:
 
 def _embed(chunks: list[Chunk], docs: dict[str, Document], settings: Settings, previous: Index | None,
            show_progress: bool) -> tuple[np.ndarray, int]:
-    """Vectors for ``chunks``, taking unchanged ones from ``previous``; returns (vectors, reused count)."""
-    old_rows: dict[str, int] = {}
+    """Sentence vectors for ``chunks`` (in chunk order), taking unchanged chunks' from ``previous``.
+
+    Returns the vectors and how many chunks were reused.
+    """
+    reusable: dict[str, np.ndarray] = {}
     if previous is not None:
         unchanged = {doc_id for doc_id, doc in docs.items()
                      if doc_id in previous.documents and previous.documents[doc_id].content_hash == doc.content_hash}
-        old_rows = {c.id: i for i, c in enumerate(previous.chunks) if c.doc_id in unchanged}
-    todo = [i for i, c in enumerate(chunks) if c.id not in old_rows]
-    embedder = previous.embedder if previous is not None else None
-    if embedder is None:
-        from qa.embedding import Embedder
-
-        embedder = Embedder(settings.model, settings.batch_size)
-    fresh = embedder.encode([chunk_input(chunks[i], docs[chunks[i].doc_id], settings) for i in todo],
-                            show_progress=show_progress)
-    vectors = np.zeros((len(chunks), embedder.dimension), dtype=np.float32)
-    if todo:
-        vectors[todo] = fresh
-    for i, chunk in enumerate(chunks):
-        if chunk.id in old_rows:
-            vectors[i] = previous.vectors[old_rows[chunk.id]]  # type: ignore[union-attr]
-    return vectors, len(chunks) - len(todo)
+        reusable = {c.id: previous.vectors[previous.sentence_ptr[i]:previous.sentence_ptr[i + 1]]
+                    for i, c in enumerate(previous.chunks) if c.doc_id in unchanged}
+    todo = [c for c in chunks if c.id not in reusable]
+    embedder = previous.embedder if previous is not None else Embedder(settings.model, settings.batch_size)
+    inputs = [chunk_input(c, docs[c.doc_id], settings) for c in todo]
+    _, fresh = embedder.encode_passages([t for t, _ in inputs], [s for _, s in inputs], show_progress)
+    parts, pos = [], 0
+    for chunk in chunks:
+        n = len(chunk.sentences)
+        if chunk.id in reusable:
+            parts.append(reusable[chunk.id])
+        else:
+            parts.append(fresh[pos:pos + n])
+            pos += n
+    vectors = np.concatenate(parts) if parts else np.zeros((0, embedder.dimension), np.float32)
+    return np.ascontiguousarray(vectors, dtype=np.float32), len(chunks) - len(todo)
 
 
 def _manifest(docs: list[Document], n_chunks: int, skipped: list[Skipped], folder: Path | None, settings: Settings,
@@ -121,7 +125,7 @@ def _manifest(docs: list[Document], n_chunks: int, skipped: list[Skipped], folde
         "format_version": FORMAT_VERSION,
         "settings": settings.index_fingerprint(),
         "dimension": dimension,
-        "faiss": {"type": "IndexFlatIP", "metric": "inner_product"},
+        "faiss": {"type": "IndexFlatIP", "metric": "inner_product", "vectors": "sentences"},
         "source": str(folder.resolve()) if folder else None,
         "documents": {d.id: d.content_hash for d in docs},
         "skipped": {s.path: file_hash(folder / s.path) for s in skipped if folder and (folder / s.path).is_file()},

@@ -22,7 +22,10 @@ class Span:
 
 @dataclass(frozen=True)
 class Chunk:
-    """A passage of a document: ``text == document.text[start:end]``."""
+    """A passage of a document: ``text == document.text[start:end]``.
+
+    ``sentences`` are the [start, end) document offsets of the sentences the chunk is made of.
+    """
 
     id: str
     doc_id: str
@@ -30,14 +33,16 @@ class Chunk:
     start: int
     end: int
     text: str
+    sentences: tuple[tuple[int, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "doc_id": self.doc_id, "position": self.position,
-                "start": self.start, "end": self.end, "text": self.text}
+        return {"id": self.id, "doc_id": self.doc_id, "position": self.position, "start": self.start,
+                "end": self.end, "text": self.text, "sentences": [list(s) for s in self.sentences]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Chunk:
-        return cls(**data)
+        sentences = tuple((int(a), int(b)) for a, b in data.get("sentences", ()))
+        return cls(**{**data, "sentences": sentences})
 
 
 def split_sentences(text: str, offset: int = 0) -> list[Span]:
@@ -82,7 +87,7 @@ def chunk_document(doc: Document, size: int, overlap: int) -> list[Chunk]:
         current.append(sent)
     if current:
         groups.append(current)
-    return [_make_chunk(doc, i, g[0].start, g[-1].end) for i, g in enumerate(groups)]
+    return [_make_chunk(doc, i, g) for i, g in enumerate(groups)]
 
 
 def _overlap_tail(previous: list[Span], overlap: int, nxt: Span, size: int) -> list[Span]:
@@ -95,9 +100,11 @@ def _overlap_tail(previous: list[Span], overlap: int, nxt: Span, size: int) -> l
     return tail
 
 
-def _make_chunk(doc: Document, position: int, start: int, end: int) -> Chunk:
+def _make_chunk(doc: Document, position: int, group: list[Span]) -> Chunk:
+    start, end = group[0].start, group[-1].end
     digest = hashlib.sha1(f"{doc.id}\x00{start}\x00{end}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    return Chunk(id=digest, doc_id=doc.id, position=position, start=start, end=end, text=doc.text[start:end])
+    return Chunk(id=digest, doc_id=doc.id, position=position, start=start, end=end, text=doc.text[start:end],
+                 sentences=tuple((s.start, s.end) for s in group))
 
 
 def chunk_documents(docs: Iterable[Document], size: int, overlap: int) -> list[Chunk]:

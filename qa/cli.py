@@ -46,6 +46,13 @@ def settings_options(fn: F) -> F:
     return fn
 
 
+def configure_logging(level: int) -> None:
+    """Set log levels at the edge; bm25s sets its own logger to DEBUG on import, which would flood the output."""
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("bm25s", "httpx", "sentence_transformers", "transformers"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
 def make_settings(**kwargs: Any) -> Settings:
     return Settings.from_env(**kwargs)
 
@@ -56,7 +63,7 @@ def make_settings(**kwargs: Any) -> Settings:
 def main(verbose: int) -> None:
     """Ask questions of a folder of documents; answers quote the documents and cite them."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(level)
 
 
 @main.group()

@@ -36,15 +36,20 @@ class Changes:
         return bool(self.added or self.changed or self.removed)
 
 
-def chunk_input(chunk: Chunk, doc: Document, settings: Settings) -> str:
-    """The text that is embedded and BM25-indexed for a chunk (the title helps both retrievers)."""
-    if settings.title_in_chunk and doc.title:
-        return f"{doc.title}\n{chunk.text}"
-    return chunk.text
+def chunk_input(chunk: Chunk, doc: Document, settings: Settings) -> tuple[str, list[tuple[int, int]]]:
+    """The text embedded and BM25-indexed for a chunk (the title helps both retrievers), and where its
+    sentences are in that text."""
+    prefix = f"{doc.title}\n" if settings.title_in_chunk and doc.title else ""
+    shift = len(prefix) - chunk.start
+    return prefix + chunk.text, [(a + shift, b + shift) for a, b in chunk.sentences]
 
 
 class Index:
-    """Documents, chunks and both retrievers over them. Build with ``qa.build_index``."""
+    """Documents, chunks and both retrievers over them. Build with ``qa.build_index``.
+
+    Dense search runs over sentence vectors (``vectors``: one row per sentence of each chunk, in chunk
+    order); a chunk's dense score is its best sentence's cosine. BM25 runs over whole chunks.
+    """
 
     def __init__(self, settings: Settings, documents: list[Document], chunks: list[Chunk],
                  vectors: np.ndarray, manifest: dict[str, Any], bm25: BM25Index | None = None,
@@ -55,6 +60,10 @@ class Index:
         self.documents = {doc.id: doc for doc in documents}
         self.chunks = chunks
         self.vectors = vectors
+        counts = np.array([len(c.sentences) for c in chunks], dtype=np.int64)
+        self.sentence_ptr = np.concatenate([[0], np.cumsum(counts)])
+        self.sentence_chunk = np.repeat(np.arange(len(chunks)), counts)
+        self._chunk_row = {c.id: i for i, c in enumerate(chunks)}
         self.manifest = manifest
         self.path = path
         self.report: Any = None  # the BuildReport when this index was just built
@@ -64,7 +73,7 @@ class Index:
             dense.add(vectors)
         self.dense = dense
         if bm25 is None:
-            bm25 = BM25Index.build([chunk_input(c, self.documents[c.doc_id], settings) for c in chunks])
+            bm25 = BM25Index.build([chunk_input(c, self.documents[c.doc_id], settings)[0] for c in chunks])
         self.bm25 = bm25
 
     def __len__(self) -> int:
@@ -75,19 +84,41 @@ class Index:
 
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         """The ``k`` best passages for ``query``: dense and BM25 rankings fused by RRF."""
+        return self.retrieve(query, k)[0]
+
+    def retrieve(self, query: str, k: int | None = None) -> tuple[list[Hit], np.ndarray]:
+        """Like ``search``, also returning the query vector for scoring sentences."""
         k = k or self.settings.k
+        qvec = self.embedder.encode_query(query) if query.strip() else np.zeros(self.vectors.shape[1], np.float32)
         if not query.strip() or not self.chunks:
-            return []
-        qvec = self.embedder.encode_query(query)
+            return [], qvec
         n = min(max(CANDIDATES, k), len(self.chunks))
-        _, dense_idx = self.dense.search(qvec[None, :], n)
-        dense_idx = dense_idx[0][dense_idx[0] >= 0]
+        dense_idx = self._dense_ranking(qvec, n)
         bm25_scores = self.bm25.scores(query)
         bm25_idx = _top(bm25_scores, n)
         fused = top_fused(rrf([dense_idx, bm25_idx], self.settings.rrf_k), k)
-        cosines = self.vectors[[i for i, _ in fused]] @ qvec if fused else []
-        return [self._hit(i, score, rank, float(cos), float(bm25_scores[i]))
-                for rank, ((i, score), cos) in enumerate(zip(fused, cosines, strict=True), start=1)]
+        return [self._hit(i, score, rank, self.chunk_similarity(i, qvec), float(bm25_scores[i]))
+                for rank, (i, score) in enumerate(fused, start=1)], qvec
+
+    def _dense_ranking(self, qvec: np.ndarray, n: int) -> np.ndarray:
+        """Chunks ordered by their best sentence's similarity, from the top sentences FAISS returns."""
+        m = min(len(self.vectors), max(4 * n, 200))
+        _, rows = self.dense.search(qvec[None, :], m)
+        chunks = self.sentence_chunk[rows[0][rows[0] >= 0]]
+        _, first = np.unique(chunks, return_index=True)  # rows come best first: first sighting = best
+        return chunks[np.sort(first)][:n]
+
+    def sentence_similarities(self, chunk_id: str, qvec: np.ndarray) -> np.ndarray:
+        """Cosine of ``qvec`` with each sentence of a chunk, in ``chunk.sentences`` order."""
+        i = self._chunk_row[chunk_id]
+        return self.vectors[self.sentence_ptr[i]:self.sentence_ptr[i + 1]] @ qvec
+
+    def chunk(self, chunk_id: str) -> Chunk:
+        return self.chunks[self._chunk_row[chunk_id]]
+
+    def chunk_similarity(self, i: int, qvec: np.ndarray) -> float:
+        sims = self.vectors[self.sentence_ptr[i]:self.sentence_ptr[i + 1]] @ qvec
+        return float(sims.max()) if len(sims) else 0.0
 
     def _hit(self, i: int, score: float, rank: int, cosine: float, bm25: float) -> Hit:
         chunk = self.chunks[i]
@@ -175,8 +206,10 @@ def load_index(index_dir: Path | str | None = None, settings: Settings | None = 
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
         raise IndexCorruptError(f"index at {str(index_dir)!r} is damaged ({exc}): "
                                 f"rebuild it with `qa index build SOURCE --index {index_dir}`") from None
-    if not (len(chunks) == len(vectors) == bm25.size == dense.ntotal) or vectors.shape[1:] != (manifest.get("dimension"),):
-        raise IndexCorruptError(f"index at {str(index_dir)!r} is inconsistent ({len(chunks)} chunks, "
-                                f"{vectors.shape} vectors, {bm25.size} BM25 rows): rebuild it with `qa index build`")
+    n_sentences = sum(len(c.sentences) for c in chunks)
+    if not (len(chunks) == bm25.size and n_sentences == len(vectors) == dense.ntotal) or vectors.shape[1:] != (manifest.get("dimension"),):
+        raise IndexCorruptError(f"index at {str(index_dir)!r} is inconsistent ({len(chunks)} chunks with "
+                                f"{n_sentences} sentences, {vectors.shape} vectors, {bm25.size} BM25 rows): "
+                                "rebuild it with `qa index build`")
     return Index(settings.replace(index_dir=index_dir), documents, chunks, vectors, manifest, bm25, dense,
                  index_dir)
