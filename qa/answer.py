@@ -74,6 +74,10 @@ class Assistant:
         """Answer ``question``; abstain when the best evidence scores below ``min_score``."""
         question = self._check(question)
         hits, qvec = self.index.retrieve(question, self.k)
+        return self.answer(question, hits[:self.k], qvec)
+
+    def answer(self, question: str, hits: list[Hit], qvec: np.ndarray) -> Answer:
+        """Answer from passages already retrieved (``Index.retrieve``), e.g. when evaluating."""
         confidence = max((h.dense_score for h in hits), default=0.0)
         if confidence < self.min_score:
             return Answer(question, NO_ANSWER, True, confidence, passages=hits)

@@ -93,9 +93,10 @@ class Index:
         if not query.strip() or not self.chunks:
             return [], qvec
         n = min(max(CANDIDATES, k), len(self.chunks))
-        dense_idx = self._dense_ranking(qvec, n)
+        mode = self.settings.retrieval
+        dense_idx = self._dense_ranking(qvec, n) if mode != "bm25" else np.zeros(0, np.int64)
         bm25_scores = self.bm25.scores(query)
-        bm25_idx = _top(bm25_scores, n)
+        bm25_idx = _top(bm25_scores, n) if mode != "dense" else np.zeros(0, np.int64)
         fused = top_fused(rrf([dense_idx, bm25_idx], self.settings.rrf_k), k)
         return [self._hit(i, score, rank, self.chunk_similarity(i, qvec), float(bm25_scores[i]))
                 for rank, (i, score) in enumerate(fused, start=1)], qvec

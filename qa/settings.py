@@ -11,6 +11,8 @@ from qa.errors import ConfigError
 
 BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
+RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
+
 # Settings that change what is stored in an index: a loaded index must agree on all of them.
 INDEX_SETTINGS = ("model", "chunk_size", "chunk_overlap", "title_in_chunk")
 
@@ -26,6 +28,7 @@ class Settings:
     k: int = 5  # passages retrieved per question
     min_score: float = 0.30  # abstain below this evidence score (see README: how it was chosen)
     rrf_k: int = 60  # reciprocal rank fusion constant
+    retrieval: str = "hybrid"  # "hybrid", "dense" or "bm25" (the single ones are for comparison)
     max_question_chars: int = 2000
     index_dir: Path = Path("index")
     source_dir: Path = Path("seeds")
@@ -42,6 +45,8 @@ class Settings:
             raise ConfigError(f"k must be at least 1, got {self.k}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.retrieval not in RETRIEVAL_MODES:
+            raise ConfigError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, got {self.retrieval!r}")
         if not self.model:
             raise ConfigError("model must name a sentence-transformers model or a path to one")
 
