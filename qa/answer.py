@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import QuestionError
-from qa.index import Index
+from qa.index import Index, page_of
 from qa.retrieval import Hit
 from qa.scoring import QuestionTerms, sentence_score
 
@@ -135,7 +135,8 @@ class Assistant:
         for doc_id, number in numbers.items():
             mine = tuple(q for q in numbered if q.doc_id == doc_id)
             hit = next(h for h in hits if h.doc_id == doc_id and h.start <= mine[0].start < h.end)
-            citations.append(Citation(number, doc_id, hit.title, hit.date, hit.source, mine, hit, hit.page))
+            page = page_of(self.index.documents[doc_id], mine[0].start)
+            citations.append(Citation(number, doc_id, hit.title, hit.date, hit.source, mine, hit, page))
         return numbered, citations
 
 

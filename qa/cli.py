@@ -23,6 +23,9 @@ def _handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except QAError as exc:
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:  # e.g. a full disk while saving: the previous index is intact
+            raise click.ClickException(f"{exc.strerror or exc} ({exc.filename or 'no file'}); "
+                                       "nothing was changed") from exc
 
     return wrapper
 
@@ -49,6 +52,9 @@ def settings_options(fn: F) -> F:
 def configure_logging(level: int) -> None:
     """Set log levels at the edge; bm25s sets its own logger to DEBUG on import, which would flood the output."""
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # bm25s sets its own logger to DEBUG when imported (later, lazily), so filter at the handlers too.
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
     for noisy in ("bm25s", "httpx", "sentence_transformers", "transformers"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
@@ -193,3 +199,27 @@ def serve(source: Path | None, host: str, port: int, **opts: Any) -> None:
 
     settings = make_settings(**opts)
     serve_app(settings.replace(source_dir=source), host=host, port=port)
+
+
+@main.command("eval")
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--retrieval", type=click.Choice(["hybrid", "dense", "bm25"]),
+              help="Rank by both retrievers fused, or by one alone. [env QA_RETRIEVAL; default hybrid]")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N questions (the corpus stays whole).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@settings_options
+@_handle_errors
+def eval_command(dataset: Path, retrieval: str | None, limit: int | None, as_json: bool, index_dir: Path | None,
+                 **opts: Any) -> None:
+    """Measure retrieval and answers on DATASET: a BEIR folder or a SQuAD v1.1 JSON file.
+
+    Reports nDCG@10, Recall@1/5/20/100 and MRR@10 over whole documents, for SQuAD also how often the
+    first quote and the whole answer contain a gold answer and how often it abstained, and the latency per
+    question. With --index, the evaluation index is saved in that folder and reused by later runs on the same
+    dataset with the same settings; without it, the index is built in memory (QA_INDEX_DIR is not used).
+    """
+    from qa.evaluation import evaluate, format_report
+
+    settings = make_settings(retrieval=retrieval, index_dir=index_dir, **opts)
+    report = evaluate(dataset, settings, limit, index_dir, show_progress=True)
+    click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1) if as_json else format_report(report))

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
 
 # The seed articles start with "date 2017-08-17 Title of the article".
-_HEADER = re.compile(r"\A\s*date\s+(\d{4}-\d{2}-\d{2})\s+([^\n]*\S)\s*(?:\n|\Z)")
+_HEADER = re.compile(r"\A\s*date[ \t]+(\d{4}-\d{2}-\d{2})(?:[ \t]+([^\n]*\S))?[ \t]*(?:\n|\Z)")
 
 
 @dataclass
@@ -127,7 +127,7 @@ def _read_text(raw: str) -> tuple[str, str, str]:
     match = _HEADER.match(text)
     if not match:
         return text, "", ""
-    return text[match.end():].lstrip("\n"), match.group(2).strip(), match.group(1)
+    return text[match.end():].lstrip("\n"), (match.group(2) or "").strip(), match.group(1)
 
 
 def _read_html(path: Path, raw: str) -> tuple[str, str]:

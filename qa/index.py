@@ -14,13 +14,13 @@ from qa.chunking import Chunk
 from qa.documents import Document, list_files, file_hash
 from qa.embedding import Embedder
 from qa.errors import IndexCorruptError, IndexMismatchError
-from qa.retrieval import Hit, rrf, top_fused
+from qa.retrieval import Hit, rrf, score_fusion, top_fused
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-CANDIDATES = 50  # per retriever, before fusion
+FORMAT_VERSION = 2  # 2: dense vectors are per sentence
+CANDIDATES = 100  # per retriever, before fusion; evaluation ranks 100 deep, so answers see the same pool
 
 
 @dataclass(frozen=True)
@@ -93,13 +93,29 @@ class Index:
         if not query.strip() or not self.chunks:
             return [], qvec
         n = min(max(CANDIDATES, k), len(self.chunks))
+        bm25_scores = self.bm25.scores(query)
+        dense_idx, bm25_idx = self._rankings(qvec, bm25_scores, n)
+        cosines = {int(i): self.chunk_similarity(int(i), qvec) for i in {*dense_idx.tolist(), *bm25_idx.tolist()}}
+        fused = self._fuse(dense_idx, bm25_idx, cosines, bm25_scores, k)
+        return [self._hit(i, score, rank, cosines[i], float(bm25_scores[i]))
+                for rank, (i, score) in enumerate(fused, start=1)], qvec
+
+    def _fuse(self, dense_idx: np.ndarray, bm25_idx: np.ndarray, cosines: dict[int, float],
+              bm25_scores: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The ``k`` best chunks with their ranking score, by the configured mode and fusion."""
+        if self.settings.retrieval == "dense":
+            return [(i, cosines[i]) for i in dense_idx[:k].tolist()]
+        if self.settings.retrieval == "bm25":
+            return [(i, float(bm25_scores[i])) for i in bm25_idx[:k].tolist()]
+        if self.settings.fusion == "rrf":
+            return top_fused(rrf([dense_idx, bm25_idx], self.settings.rrf_k), k)
+        return top_fused(score_fusion(cosines, bm25_scores, self.settings.dense_weight), k)
+
+    def _rankings(self, qvec: np.ndarray, bm25_scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         mode = self.settings.retrieval
         dense_idx = self._dense_ranking(qvec, n) if mode != "bm25" else np.zeros(0, np.int64)
-        bm25_scores = self.bm25.scores(query)
         bm25_idx = _top(bm25_scores, n) if mode != "dense" else np.zeros(0, np.int64)
-        fused = top_fused(rrf([dense_idx, bm25_idx], self.settings.rrf_k), k)
-        return [self._hit(i, score, rank, self.chunk_similarity(i, qvec), float(bm25_scores[i]))
-                for rank, (i, score) in enumerate(fused, start=1)], qvec
+        return dense_idx, bm25_idx
 
     def _dense_ranking(self, qvec: np.ndarray, n: int) -> np.ndarray:
         """Chunks ordered by their best sentence's similarity, from the top sentences FAISS returns."""
@@ -204,7 +220,7 @@ def load_index(index_dir: Path | str | None = None, settings: Settings | None = 
         vectors = np.load(folder / "vectors.npy", allow_pickle=False)
         bm25 = BM25Index.load(folder / "bm25")
         dense = faiss.read_index(str(folder / "dense.faiss"))
-    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+    except (OSError, EOFError, ValueError, RuntimeError, KeyError) as exc:
         raise IndexCorruptError(f"index at {str(index_dir)!r} is damaged ({exc}): "
                                 f"rebuild it with `qa index build SOURCE --index {index_dir}`") from None
     n_sentences = sum(len(c.sentences) for c in chunks)

@@ -12,6 +12,7 @@ from qa.errors import ConfigError
 BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
+FUSIONS = ("score", "rrf")
 
 # Settings that change what is stored in an index: a loaded index must agree on all of them.
 INDEX_SETTINGS = ("model", "chunk_size", "chunk_overlap", "title_in_chunk")
@@ -27,7 +28,9 @@ class Settings:
     title_in_chunk: bool = True  # prefix chunk text with the document title before embedding/BM25
     k: int = 5  # passages retrieved per question
     min_score: float = 0.30  # abstain below this evidence score (see README: how it was chosen)
-    rrf_k: int = 60  # reciprocal rank fusion constant
+    fusion: str = "score"  # "score": bm25/max(bm25) + dense_weight * cosine; "rrf": reciprocal rank fusion
+    dense_weight: float = 2.0  # chosen on even-numbered SQuAD dev articles (benchmarks/quality.py)
+    rrf_k: int = 60  # reciprocal rank fusion constant, when fusion == "rrf"
     retrieval: str = "hybrid"  # "hybrid", "dense" or "bm25" (the single ones are for comparison)
     max_question_chars: int = 2000
     index_dir: Path = Path("index")
@@ -47,6 +50,8 @@ class Settings:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.retrieval not in RETRIEVAL_MODES:
             raise ConfigError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, got {self.retrieval!r}")
+        if self.fusion not in FUSIONS:
+            raise ConfigError(f"fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
         if not self.model:
             raise ConfigError("model must name a sentence-transformers model or a path to one")
 

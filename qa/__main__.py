@@ -1,0 +1,4 @@
+"""`python -m qa` runs the command line."""
+from qa.cli import main
+
+main()

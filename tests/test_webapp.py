@@ -1,0 +1,102 @@
+"""The Gradio chat: message formatting in-process, and the real server driven through gradio_client."""
+from __future__ import annotations
+
+import html
+
+import pytest
+
+import qa
+from helpers import SEED_DATE, SEED_QUESTION, SEED_TITLE, free_port
+from qa.webapp import answer_messages, create_demo
+
+BAD_QUESTIONS = {"empty": "", "whitespace": "  \n\t  ", "too-long": ("What about Kosovo? " * 6000)[:100_000]}
+
+
+@pytest.mark.parametrize("question", BAD_QUESTIONS.values(), ids=BAD_QUESTIONS.keys())
+def test_bad_question_gives_one_short_warning_message(assistant, question):
+    updates = list(answer_messages(assistant, question))
+
+    assert len(updates) == 1
+    [message] = updates[0]
+    assert message["role"] == "assistant"
+    assert message["content"].startswith("⚠️ ")
+    assert len(message["content"]) < 200
+    assert "Traceback" not in message["content"]
+
+
+def test_too_long_question_warning_names_the_limit(assistant):
+    [[message]] = list(answer_messages(assistant, BAD_QUESTIONS["too-long"]))
+
+    assert f"{qa.Settings().max_question_chars:,}" in message["content"]
+
+
+def test_answer_streams_quote_by_quote_then_adds_sources(assistant, seed_answer):
+    updates = list(answer_messages(assistant, SEED_QUESTION))
+
+    assert len(updates) == len(seed_answer.quotes) + 1
+    streamed = [html.unescape(u[0]["content"]) for u in updates[:-1]]
+    assert all(later.startswith(earlier) for earlier, later in zip(streamed, streamed[1:]))
+    answer_message, sources_message = updates[-1]
+    assert html.unescape(answer_message["content"]) == seed_answer.text
+    assert sources_message["content"].startswith("**Sources**")
+
+
+def test_abstained_answer_shows_the_closest_passages(assistant):
+    answer_message, sources_message = list(answer_messages(assistant, "Who won the 2018 World Cup?"))[-1]
+
+    assert "documents don't answer" in html.unescape(answer_message["content"])
+    assert "do not answer the question" in sources_message["content"]
+    assert SEED_TITLE in sources_message["content"]
+
+
+def test_document_markup_is_escaped_in_sources():
+    index = qa.build_index([qa.Document(
+        "xss", "The harbour master wrote <script>alert('boats')</script> in the log about the harbour boats.",
+        title="<b>Harbour</b> log")])
+
+    _, sources = list(answer_messages(qa.Assistant(index, min_score=0.0), "What did the harbour master write?"))[-1]
+
+    assert "<script>" not in sources["content"] and "<b>" not in sources["content"]
+    assert "&lt;script&gt;" in sources["content"]
+
+
+@pytest.fixture(scope="module")
+def chat_client(assistant):
+    from gradio_client import Client
+
+    demo = create_demo(assistant)
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    try:
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False)
+    finally:
+        demo.close()
+
+
+@pytest.mark.slow
+def test_chat_endpoint_answers_with_quotes_and_a_marker(chat_client, seed_answer):
+    messages = chat_client.predict(SEED_QUESTION, api_name="/chat")
+
+    answer = messages[0]
+    assert answer["role"] == "assistant"
+    assert "[1]" in answer["content"]
+    assert html.unescape(answer["content"]) == seed_answer.text
+
+
+@pytest.mark.slow
+def test_chat_endpoint_sends_sources_naming_the_seed_article(chat_client):
+    messages = chat_client.predict(SEED_QUESTION, api_name="/chat")
+
+    assert len(messages) == 2
+    sources = messages[1]["content"]
+    assert sources.startswith("**Sources**")
+    assert f"[1] {SEED_TITLE}" in sources
+    assert SEED_DATE in sources
+
+
+@pytest.mark.slow
+def test_chat_endpoint_answers_an_empty_question_with_a_warning(chat_client):
+    messages = chat_client.predict("", api_name="/chat")
+
+    assert len(messages) == 1
+    assert messages[0]["content"].startswith("⚠️ the question is empty")
