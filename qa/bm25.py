@@ -56,7 +56,11 @@ class BM25Index:
         return np.asarray(self._retriever.get_scores(tokens), dtype=np.float32)
 
     def idf(self, tokens: list[str]) -> dict[str, float]:
-        """Robertson-Sparck Jones idf of each token (0 for tokens the index has never seen)."""
+        """Robertson-Sparck Jones idf of each token; a token no chunk contains gets the highest idf.
+
+        Counting unseen terms at full weight matters for abstaining: a question about a name the
+        documents never mention should not look well covered by a sentence that matches its other words.
+        """
         vocab = self._retriever.vocab_dict
         indptr = self._retriever.scores["indptr"]
         n = self.size
@@ -64,5 +68,5 @@ class BM25Index:
         for token in tokens:
             tid = vocab.get(token)
             df = 0 if tid is None else int(indptr[tid + 1] - indptr[tid])
-            out[token] = float(np.log(1 + (n - df + 0.5) / (df + 0.5))) if df else 0.0
+            out[token] = float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
         return out
