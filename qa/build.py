@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from qa.bm25 import BM25Index
 from qa.chunking import Chunk, chunk_documents
 from qa.documents import Document, Skipped, file_hash, iter_documents, load_folder
 from qa.errors import EmptyCorpusError, QAError
 from qa.embedding import Embedder
-from qa.index import FORMAT_VERSION, Index, chunk_input, load_index
+from qa.index import FORMAT_VERSION, Index, build_dense, chunk_input, load_index
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,20 @@ class BuildReport:
     reused: int = 0  # chunks whose vectors came from the previous index
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, in the order they ran
+
+
+class _Clock:
+    """Seconds spent in each stage of a build, for the report and the benchmarks."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.stages[stage] = self.stages.get(stage, 0.0) + now - self._last
+        self._last = now
 
 
 def build_index(source: Source, index_dir: str | Path | None = None, settings: Settings | None = None,
@@ -44,6 +59,7 @@ def build_index(source: Source, index_dir: str | Path | None = None, settings: S
     so only new or changed documents are embedded (an incremental update).
     """
     started = time.perf_counter()
+    clock = _Clock()
     settings = settings or Settings.from_env()
     docs, skipped, folder = _gather(source)
     if not docs:
@@ -51,20 +67,36 @@ def build_index(source: Source, index_dir: str | Path | None = None, settings: S
         detail = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:5])
         raise EmptyCorpusError(f"no usable documents {where}" + (f" ({detail})" if detail else "")
                                + ": add .txt, .md, .html or .pdf files with text")
+    clock.lap("read documents")
     chunks = chunk_documents(docs, settings.chunk_size, settings.chunk_overlap)
     by_id = {d.id: d for d in docs}
+    clock.lap("chunk")
     previous = _previous(index_dir, settings) if reuse else None
+    clock.lap("load previous index")
     vectors, reused = _embed(chunks, by_id, settings, previous, show_progress)
-    manifest = _manifest(docs, len(chunks), skipped, folder, settings, vectors.shape[1])
-    index = Index(settings, docs, chunks, vectors, manifest)
+    clock.lap("embed")
+    index = _assemble(docs, chunks, vectors, skipped, folder, settings, clock)
     if index_dir is not None:
         index.save(index_dir)
+        clock.lap("save")
     report = BuildReport(len(docs), len(chunks), len(chunks) - reused, reused, skipped,
-                         time.perf_counter() - started)
+                         time.perf_counter() - started, clock.stages)
     index.report = report
     log.info("indexed %d documents, %d chunks (%d embedded) in %.1fs", report.documents, report.chunks,
              report.embedded, report.seconds)
     return index
+
+
+def _assemble(docs: list[Document], chunks: list[Chunk], vectors: np.ndarray, skipped: list[Skipped],
+              folder: Path | None, settings: Settings, clock: _Clock) -> Index:
+    """The Index over embedded chunks: FAISS over the sentence vectors, BM25 over the chunk texts."""
+    by_id = {d.id: d for d in docs}
+    dense, dense_info = build_dense(vectors, settings)
+    clock.lap("faiss")
+    bm25 = BM25Index.build([chunk_input(c, by_id[c.doc_id], settings)[0] for c in chunks])
+    clock.lap("bm25")
+    manifest = _manifest(docs, len(chunks), skipped, folder, settings, vectors.shape[1], dense_info)
+    return Index(settings, docs, chunks, vectors, manifest, bm25, dense)
 
 
 def update_index(source: str | Path, index_dir: str | Path, settings: Settings | None = None,
@@ -120,12 +152,12 @@ def _embed(chunks: list[Chunk], docs: dict[str, Document], settings: Settings, p
 
 
 def _manifest(docs: list[Document], n_chunks: int, skipped: list[Skipped], folder: Path | None, settings: Settings,
-              dimension: int) -> dict[str, Any]:
+              dimension: int, dense_info: dict[str, Any]) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
         "settings": settings.index_fingerprint(),
         "dimension": dimension,
-        "faiss": {"type": "IndexFlatIP", "metric": "inner_product", "vectors": "sentences"},
+        "faiss": dense_info,
         "source": str(folder.resolve()) if folder else None,
         "documents": {d.id: d.content_hash for d in docs},
         "skipped": {s.path: file_hash(folder / s.path) for s in skipped if folder and (folder / s.path).is_file()},

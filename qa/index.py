@@ -44,6 +44,15 @@ def chunk_input(chunk: Chunk, doc: Document, settings: Settings) -> tuple[str, l
     return prefix + chunk.text, [(a + shift, b + shift) for a, b in chunk.sentences]
 
 
+def build_dense(vectors: np.ndarray, settings: Settings) -> tuple[Any, dict[str, Any]]:
+    """The FAISS index over ``vectors`` (inner product), and what the manifest records about it."""
+    import faiss
+
+    dense = faiss.IndexFlatIP(vectors.shape[1])
+    dense.add(vectors)
+    return dense, {"type": "IndexFlatIP", "metric": "inner_product", "vectors": "sentences"}
+
+
 class Index:
     """Documents, chunks and both retrievers over them. Build with ``qa.build_index``.
 
@@ -54,8 +63,6 @@ class Index:
     def __init__(self, settings: Settings, documents: list[Document], chunks: list[Chunk],
                  vectors: np.ndarray, manifest: dict[str, Any], bm25: BM25Index | None = None,
                  dense: Any = None, path: Path | None = None) -> None:
-        import faiss
-
         self.settings = settings
         self.documents = {doc.id: doc for doc in documents}
         self.chunks = chunks
@@ -69,8 +76,7 @@ class Index:
         self.report: Any = None  # the BuildReport when this index was just built
         self.embedder = Embedder(settings.model, settings.batch_size)
         if dense is None:
-            dense = faiss.IndexFlatIP(vectors.shape[1])
-            dense.add(vectors)
+            dense, _ = build_dense(vectors, settings)
         self.dense = dense
         if bm25 is None:
             bm25 = BM25Index.build([chunk_input(c, self.documents[c.doc_id], settings)[0] for c in chunks])
