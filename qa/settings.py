@@ -36,6 +36,8 @@ class Settings:
     index_dir: Path = Path("index")
     source_dir: Path = Path("seeds")
     batch_size: int = 32
+    upload_max_mb: float = 20  # largest file the web chat accepts, in megabytes
+    upload_max_files: int = 10  # most files the web chat accepts in one upload
 
     def __post_init__(self) -> None:
         if self.chunk_size < 50:
@@ -52,6 +54,10 @@ class Settings:
             raise ConfigError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, got {self.retrieval!r}")
         if self.fusion not in FUSIONS:
             raise ConfigError(f"fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
+        if self.upload_max_mb <= 0:
+            raise ConfigError(f"upload_max_mb must be more than 0, got {self.upload_max_mb}")
+        if self.upload_max_files < 1:
+            raise ConfigError(f"upload_max_files must be at least 1, got {self.upload_max_files}")
         if not self.model:
             raise ConfigError("model must name a sentence-transformers model or a path to one")
 

@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa.answer import Answer, Assistant, Citation
 from qa.errors import QAError
+from qa.index import Index
 from qa.retrieval import Hit
 from qa.settings import Settings
+from qa.uploads import MB, DocumentLibrary, Progress, UploadLimits, UploadResult
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -83,25 +87,96 @@ def answer_messages(assistant: Assistant, message: str) -> Iterator[list[dict[st
            {"role": "assistant", "content": format_sources(answer)}]
 
 
-def create_demo(assistant: Assistant) -> gr.Blocks:
+def format_upload_results(results: list[UploadResult]) -> str:
+    """One line per file: what was added, what was already there, what was refused and why."""
+    return "\n".join(f"- **{_plain(r.name)}**: {_plain(r.message)}" for r in results)
+
+
+def format_index_info(index: Index) -> str:
+    return f"Index: {len(index.documents)} documents, {len(index.chunks)} passages."
+
+
+def _plain(text: str) -> str:
+    """``text`` shown literally in Markdown: markup characters escaped, HTML escaped."""
+    return html.escape(re.sub(r"([\\`*_{}\[\]()#+\-.!|~])", r"\\\1", text), quote=False)
+
+
+def upload_messages(library: DocumentLibrary, paths: list[str] | None, progress: Progress | None = None
+                    ) -> Iterator[str]:
+    """Status text while files are added and indexed, then one line per file."""
+    if not paths:
+        yield format_index_info(library.assistant.index)
+        return
+    yield f"⏳ Adding {len(paths)} file{'s' if len(paths) > 1 else ''}…"
+    try:
+        results = library.add_files(paths, progress)
+    except QAError as exc:
+        yield f"⚠️ {_plain(str(exc))}"
+        return
+    except Exception:  # the page must never show a traceback; the server log keeps it
+        log.exception("failed to add uploaded files")
+        yield "⚠️ Something went wrong while adding the files; the server log has the details."
+        return
+    yield f"{format_upload_results(results)}\n\n{format_index_info(library.assistant.index)}"
+
+
+def create_demo(assistant: Assistant, source_dir: str | Path | None = None, limits: UploadLimits | None = None
+                ) -> gr.Blocks:
+    """The chat page; with a document folder (``source_dir``, else the one the index was built from) and an
+    index saved in a folder, files dropped beside the chat are added to the folder and indexed."""
     import gradio as gr
 
-    def chat(message: str, history: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-        yield from answer_messages(assistant, message)
+    library = _library(assistant, source_dir, limits)
 
-    index = assistant.index
-    description = (f"Answers quote the documents verbatim and cite them. Index: {len(index.documents)} documents, "
-                   f"{len(index.chunks)} passages.")
-    return gr.ChatInterface(
-        chat,
-        title="Ask your documents",
-        description=description,
-        examples=EXAMPLES,
-        chatbot=gr.Chatbot(height=560, sanitize_html=True, render_markdown=True),
-        api_name="chat",
-        concurrency_limit=4,
-        fill_height=True,
-    )
+    def chat(message: str, history: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        # Read the live assistant once: an upload may swap it while this answer is being written.
+        yield from answer_messages(library.assistant if library else assistant, message)
+
+    with gr.Blocks(title="Ask your documents", fill_height=True) as demo:
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                gr.ChatInterface(
+                    chat,
+                    title="Ask your documents",
+                    description="Answers quote the documents verbatim and cite them.",
+                    examples=EXAMPLES,
+                    chatbot=gr.Chatbot(height=560, sanitize_html=True, render_markdown=True, elem_id="chat"),
+                    api_name="chat",
+                    concurrency_limit=4,
+                    fill_height=True,
+                )
+            with gr.Column(scale=1, min_width=260):
+                if library is None:
+                    gr.Markdown(format_index_info(assistant.index))
+                else:
+                    _upload_panel(library)
+    return demo
+
+
+def _upload_panel(library: DocumentLibrary) -> None:
+    import gradio as gr
+
+    limits = library.limits
+    # No file_types here: Gradio would refuse the whole upload for one wrong file; the library says which.
+    files = gr.File(label=f"Add documents ({', '.join(limits.suffixes)}; up to {limits.max_bytes / MB:g} MB each, "
+                          f"{limits.max_files} at a time)", file_count="multiple", elem_id="upload")
+    status = gr.Markdown(format_index_info(library.assistant.index), elem_id="upload-status")
+
+    def upload(paths: list[str] | None, progress: gr.Progress = gr.Progress(track_tqdm=True)) -> Iterator[Any]:
+        for text in upload_messages(library, paths, progress):
+            yield None, text  # clearing the file box lets the next drop start a new upload
+
+    files.upload(upload, files, [files, status], api_name="upload", concurrency_limit=1, show_progress="full")
+
+
+def _library(assistant: Assistant, source_dir: str | Path | None, limits: UploadLimits | None
+             ) -> DocumentLibrary | None:
+    """The DocumentLibrary for uploads, or None when the index is in memory or its folder is unknown."""
+    source = source_dir or assistant.index.manifest.get("source")
+    if assistant.index.path is None or not source or not Path(source).is_dir():
+        log.info("uploads are off: the index has no folder or no document folder")
+        return None
+    return DocumentLibrary(assistant, source, assistant.index.path, limits)
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
@@ -109,5 +184,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     from qa.build import open_index
 
     index = open_index(settings.source_dir, settings.index_dir, settings, show_progress=True)
-    demo = create_demo(Assistant(index))
-    demo.queue(default_concurrency_limit=4).launch(server_name=host, server_port=port)
+    demo = create_demo(Assistant(index), settings.source_dir)
+    # Gradio's own cap stops absurd uploads before they reach the disk; files a little over the limit still
+    # reach the library, which names them in its per-file message.
+    cap = f"{4 * settings.upload_max_mb:g}mb"
+    demo.queue(default_concurrency_limit=4).launch(server_name=host, server_port=port, max_file_size=cap)
