@@ -33,7 +33,14 @@ class BM25Index:
     def load(cls, folder: Path) -> BM25Index:
         import bm25s
 
-        return cls(bm25s.BM25.load(str(folder), mmap=False, allow_pickle=False))
+        retriever = bm25s.BM25.load(str(folder), mmap=False, allow_pickle=False)
+        scores = retriever.scores
+        n, indptr = scores.get("num_docs"), scores["indptr"]
+        if not (isinstance(n, int) and n >= 0 and indptr.ndim == 1 and len(indptr)
+                and int(indptr[-1]) == len(scores["data"]) == len(scores["indices"])
+                and (not len(scores["indices"]) or 0 <= int(scores["indices"].min()) <= int(scores["indices"].max()) < n)):
+            raise ValueError(f"the BM25 arrays in {str(folder)!r} do not fit together")
+        return cls(retriever)
 
     def save(self, folder: Path) -> None:
         self._retriever.save(str(folder), allow_pickle=False)

@@ -13,7 +13,7 @@ from qa.bm25 import BM25Index
 from qa.chunking import Chunk
 from qa.documents import Document, list_files, file_hash
 from qa.embedding import Embedder
-from qa.errors import IndexCorruptError, IndexMismatchError
+from qa.errors import IndexCorruptError, IndexMismatchError, QAError
 from qa.retrieval import Hit, rrf, score_fusion, top_fused
 from qa.settings import Settings
 
@@ -196,19 +196,28 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
     return idx[scores[idx] > 0]
 
 
-def check_manifest(manifest: dict[str, Any], settings: Settings, index_dir: Path) -> None:
-    """Refuse an index whose format or index settings differ from ``settings``."""
+def check_manifest(manifest: Any, settings: Settings, index_dir: Path) -> None:
+    """Refuse an index whose format or index settings differ from ``settings``, or whose manifest is damaged."""
     rebuild = f"rebuild it with `qa index build SOURCE --index {index_dir}`"
+    if not isinstance(manifest, dict):
+        raise IndexCorruptError(f"index at {str(index_dir)!r} is damaged (its manifest is not a JSON object): {rebuild}")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise IndexMismatchError(f"index at {str(index_dir)!r} has format version {version!r}, this qa reads "
                                  f"version {FORMAT_VERSION}: {rebuild}")
-    built = manifest.get("settings", {})
+    missing = [key for key in _MANIFEST_KEYS if key not in manifest]
+    built = manifest.get("settings")
+    if missing or not isinstance(built, dict):
+        raise IndexCorruptError(f"index at {str(index_dir)!r} is damaged (its manifest lacks "
+                                f"{', '.join(missing) or 'settings'}): {rebuild}")
     wanted = settings.index_fingerprint()
     diffs = [f"{key} {built.get(key)!r} (now {value!r})" for key, value in wanted.items() if built.get(key) != value]
     if diffs:
         raise IndexMismatchError(f"index at {str(index_dir)!r} was built with {', '.join(diffs)}: {rebuild} "
                                  "or use the settings it was built with")
+
+
+_MANIFEST_KEYS = ("settings", "dimension", "documents", "counts", "versions", "created")
 
 
 def load_index(index_dir: Path | str | None = None, settings: Settings | None = None) -> Index:
@@ -220,19 +229,38 @@ def load_index(index_dir: Path | str | None = None, settings: Settings | None = 
     folder = store.current_generation(index_dir)
     manifest = store.read_json(folder / store.MANIFEST)
     check_manifest(manifest, settings, index_dir)
-    documents = [Document.from_dict(d) for d in store.read_jsonl(folder / "documents.jsonl")]
-    chunks = [Chunk.from_dict(c) for c in store.read_jsonl(folder / "chunks.jsonl")]
+    damaged = f"rebuild it with `qa index build SOURCE --index {index_dir}`"
     try:
+        documents = [Document.from_dict(d) for d in store.read_jsonl(folder / "documents.jsonl")]
+        chunks = [Chunk.from_dict(c) for c in store.read_jsonl(folder / "chunks.jsonl")]
         vectors = np.load(folder / "vectors.npy", allow_pickle=False)
         bm25 = BM25Index.load(folder / "bm25")
         dense = faiss.read_index(str(folder / "dense.faiss"))
-    except (OSError, EOFError, ValueError, RuntimeError, KeyError) as exc:
-        raise IndexCorruptError(f"index at {str(index_dir)!r} is damaged ({exc}): "
-                                f"rebuild it with `qa index build SOURCE --index {index_dir}`") from None
-    n_sentences = sum(len(c.sentences) for c in chunks)
-    if not (len(chunks) == bm25.size and n_sentences == len(vectors) == dense.ntotal) or vectors.shape[1:] != (manifest.get("dimension"),):
-        raise IndexCorruptError(f"index at {str(index_dir)!r} is inconsistent ({len(chunks)} chunks with "
-                                f"{n_sentences} sentences, {vectors.shape} vectors, {bm25.size} BM25 rows): "
-                                "rebuild it with `qa index build`")
+    except IndexCorruptError:
+        raise
+    except (OSError, EOFError, ValueError, RuntimeError, KeyError, TypeError, AttributeError, QAError) as exc:
+        raise IndexCorruptError(f"index at {str(index_dir)!r} is damaged ({type(exc).__name__}: {exc}): "
+                                f"{damaged}") from None
+    problem = _inconsistency(documents, chunks, vectors, bm25, dense, manifest)
+    if problem:
+        raise IndexCorruptError(f"index at {str(index_dir)!r} is inconsistent ({problem}): {damaged}")
     return Index(settings.replace(index_dir=index_dir), documents, chunks, vectors, manifest, bm25, dense,
                  index_dir)
+
+
+def _inconsistency(documents: list[Document], chunks: list[Chunk], vectors: np.ndarray, bm25: BM25Index,
+                   dense: Any, manifest: dict[str, Any]) -> str:
+    """What does not add up between the loaded parts of an index ('' when everything does)."""
+    n_sentences = sum(len(c.sentences) for c in chunks)
+    if not (len(chunks) == bm25.size and n_sentences == len(vectors) == dense.ntotal) or \
+            vectors.shape[1:] != (manifest.get("dimension"),):
+        return (f"{len(chunks)} chunks with {n_sentences} sentences, {vectors.shape} vectors, "
+                f"{bm25.size} BM25 rows, {dense.ntotal} FAISS rows")
+    texts = {d.id: d.text for d in documents}
+    for chunk in chunks:
+        if chunk.doc_id not in texts:
+            return f"chunk {chunk.id} belongs to document {chunk.doc_id!r}, which is not in the index"
+        if texts[chunk.doc_id][chunk.start:chunk.end] != chunk.text or \
+                not all(chunk.start <= a < b <= chunk.end for a, b in chunk.sentences):
+            return f"chunk {chunk.id} does not match the text of {chunk.doc_id!r} at {chunk.start}-{chunk.end}"
+    return ""
