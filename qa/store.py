@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 _PREFIX = "gen-"
+_TMP_POINTER = f".{POINTER}."  # the new pointer is written here, then renamed over CURRENT
 
 
 def current_generation(index_dir: Path) -> Path:
@@ -34,19 +35,32 @@ def current_generation(index_dir: Path) -> Path:
         raise IndexNotFoundError(
             f"no index at {str(index_dir)!r}: build one with `qa index build SOURCE --index {index_dir}`"
         )
-    name = pointer.read_text(encoding="utf-8").strip()
+    rebuild = f"rebuild it with `qa index build SOURCE --index {index_dir}`"
+    try:
+        name = pointer.read_bytes().decode("utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(f"index at {str(index_dir)!r} is damaged ({POINTER} cannot be read: {exc}): "
+                                f"{rebuild}") from None
     folder = index_dir / name
-    if not name.startswith(_PREFIX) or not (folder / MANIFEST).is_file():
+    if not _is_generation_name(name) or not (folder / MANIFEST).is_file():
         raise IndexCorruptError(
-            f"index at {str(index_dir)!r} is damaged ({POINTER} points to {name!r}, which has no manifest): "
-            f"rebuild it with `qa index build SOURCE --index {index_dir}`"
+            f"index at {str(index_dir)!r} is damaged ({POINTER} points to {name!r}, which has no manifest): {rebuild}"
         )
     return folder
 
 
+def _is_generation_name(name: str) -> bool:
+    """A plain folder name made by ``new_generation``: nothing that could lead outside the index folder."""
+    return name.startswith(_PREFIX) and name.isprintable() and not any(c in name for c in "/\\") and ".." not in name
+
+
 @contextlib.contextmanager
 def new_generation(index_dir: Path) -> Iterator[Path]:
-    """Yield an empty folder to write a generation into; publish it only if the block succeeds."""
+    """Yield an empty folder to write a generation into; publish it only if the block succeeds.
+
+    Killed at any point, this leaves either the old generation live (plus an unused folder and perhaps
+    a temporary pointer, both removed by the next successful build) or the new one live.
+    """
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     folder = index_dir / f"{_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
@@ -54,24 +68,46 @@ def new_generation(index_dir: Path) -> Iterator[Path]:
     try:
         yield folder
         _fsync_tree(folder)
-        tmp = index_dir / f".{POINTER}.{secrets.token_hex(4)}"
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    _publish(index_dir, folder)
+    remove_stale_generations(index_dir, keep=folder.name)
+
+
+def _publish(index_dir: Path, folder: Path) -> None:
+    """Point ``CURRENT`` at ``folder`` with an atomic rename; on failure before the rename, undo everything."""
+    tmp = index_dir / f"{_TMP_POINTER}{secrets.token_hex(4)}"
+    try:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(folder.name + "\n")
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, index_dir / POINTER)
-        _fsync_dir(index_dir)
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        # The rename either happened entirely or not at all: only delete the folder if CURRENT is not ours.
+        tmp.unlink(missing_ok=True)
+        if _pointer_name(index_dir) != folder.name:
+            shutil.rmtree(folder, ignore_errors=True)
         raise
-    remove_stale_generations(index_dir, keep=folder.name)
+    # From here on the new generation is live: a failure or an interrupt must not remove it.
+    _fsync_dir(index_dir)
+
+
+def _pointer_name(index_dir: Path) -> str | None:
+    try:
+        return (index_dir / POINTER).read_bytes().decode("utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def remove_stale_generations(index_dir: Path, keep: str) -> None:
-    """Delete generation folders other than ``keep`` (left by earlier builds or killed ones)."""
-    for path in Path(index_dir).glob(f"{_PREFIX}*"):
-        if path.is_dir() and path.name != keep:
+    """Delete generation folders other than ``keep`` and temporary pointers (left by failed or killed builds)."""
+    for path in Path(index_dir).iterdir():
+        if path.name.startswith(_PREFIX) and path.is_dir() and path.name != keep:
             shutil.rmtree(path, ignore_errors=True)
+        elif path.name.startswith(_TMP_POINTER) and path.is_file():
+            path.unlink(missing_ok=True)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -102,10 +138,13 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def _fsync_tree(folder: Path) -> None:
-    for path in sorted(folder.rglob("*")):
+    """Flush every file and every folder's entries (bm25/ too) so the generation survives a power cut."""
+    for path in sorted(folder.rglob("*"), reverse=True):  # deepest first: a folder after its contents
         if path.is_file():
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
+        elif path.is_dir():
+            _fsync_dir(path)
     _fsync_dir(folder)
 
 
