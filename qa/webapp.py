@@ -93,7 +93,8 @@ def format_upload_results(results: list[UploadResult]) -> str:
 
 
 def format_index_info(index: Index) -> str:
-    return f"Index: {len(index.documents)} documents, {len(index.chunks)} passages."
+    docs, passages = len(index.documents), len(index.chunks)
+    return f"Index: {docs} document{'s' * (docs != 1)}, {passages} passage{'s' * (passages != 1)}."
 
 
 def _plain(text: str) -> str:
