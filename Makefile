@@ -2,8 +2,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup run test clean-index
+.PHONY: setup run test chromium clean-index
 
 # torch is installed first and pinned: 2.13.0 is the CPU wheel kept on this machine; an unpinned torch
 # would pull several GB of CUDA packages.
@@ -20,7 +21,15 @@ setup: $(STAMP)
 run: setup
 	$(PY) app.py
 
-test: setup
+# tests/test_browser.py drives Debian's chromium through playwright (never a downloaded browser): install it
+# where we can (root with apt-get, as on CI); elsewhere the browser tests are skipped, saying why.
+chromium:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else echo "note: $(CHROMIUM) is missing and cannot be installed here: the browser tests will be skipped"; fi
+
+test: setup chromium
 	$(PY) -m pytest
 
 clean-index:
