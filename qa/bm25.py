@@ -34,11 +34,7 @@ class BM25Index:
         import bm25s
 
         retriever = bm25s.BM25.load(str(folder), mmap=False, allow_pickle=False)
-        scores = retriever.scores
-        n, indptr = scores.get("num_docs"), scores["indptr"]
-        if not (isinstance(n, int) and n >= 0 and indptr.ndim == 1 and len(indptr)
-                and int(indptr[-1]) == len(scores["data"]) == len(scores["indices"])
-                and (not len(scores["indices"]) or 0 <= int(scores["indices"].min()) <= int(scores["indices"].max()) < n)):
+        if not _arrays_fit(retriever.scores):
             raise ValueError(f"the BM25 arrays in {str(folder)!r} do not fit together")
         return cls(retriever)
 
@@ -77,3 +73,12 @@ class BM25Index:
             df = 0 if tid is None else int(indptr[tid + 1] - indptr[tid])
             out[token] = float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
         return out
+
+
+def _arrays_fit(scores: dict) -> bool:
+    """Whether a loaded score matrix is whole: a document count, and postings that agree with it."""
+    n, indptr, indices = scores.get("num_docs"), scores["indptr"], scores["indices"]
+    if not isinstance(n, int) or n < 0 or indptr.ndim != 1 or not len(indptr):
+        return False
+    in_range = not len(indices) or (int(indices.min()) >= 0 and int(indices.max()) < n)
+    return int(indptr[-1]) == len(scores["data"]) == len(indices) and in_range

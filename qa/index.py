@@ -200,7 +200,7 @@ def check_manifest(manifest: Any, settings: Settings, index_dir: Path) -> None:
     """Refuse an index whose format or index settings differ from ``settings``, or whose manifest is damaged."""
     rebuild = f"rebuild it with `qa index build SOURCE --index {index_dir}`"
     if not isinstance(manifest, dict):
-        raise IndexCorruptError(f"index at {str(index_dir)!r} is damaged (its manifest is not a JSON object): {rebuild}")
+        raise IndexCorruptError(f"index at {str(index_dir)!r} is damaged (its manifest is not an object): {rebuild}")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise IndexMismatchError(f"index at {str(index_dir)!r} has format version {version!r}, this qa reads "
