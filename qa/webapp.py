@@ -188,5 +188,5 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     demo = create_demo(Assistant(index), settings.source_dir)
     # Gradio's own cap stops absurd uploads before they reach the disk; files a little over the limit still
     # reach the library, which names them in its per-file message.
-    cap = f"{4 * settings.upload_max_mb:g}mb"
+    cap = int(4 * settings.upload_max_mb * MB)
     demo.queue(default_concurrency_limit=4).launch(server_name=host, server_port=port, max_file_size=cap)
