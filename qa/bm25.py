@@ -58,21 +58,11 @@ class BM25Index:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._retriever.get_scores(tokens), dtype=np.float32)
 
-    def idf(self, tokens: list[str]) -> dict[str, float]:
-        """Robertson-Sparck Jones idf of each token; a token no chunk contains gets the highest idf.
-
-        Counting unseen terms at full weight matters for abstaining: a question about a name the
-        documents never mention should not look well covered by a sentence that matches its other words.
-        """
+    def document_frequencies(self, tokens: list[str]) -> dict[str, int]:
+        """How many chunks contain each (already tokenised) term; 0 for terms never seen."""
         vocab = self._retriever.vocab_dict
         indptr = self._retriever.scores["indptr"]
-        n = self.size
-        out = {}
-        for token in tokens:
-            tid = vocab.get(token)
-            df = 0 if tid is None else int(indptr[tid + 1] - indptr[tid])
-            out[token] = float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
-        return out
+        return {t: 0 if vocab.get(t) is None else int(indptr[vocab[t] + 1] - indptr[vocab[t]]) for t in tokens}
 
 
 def _arrays_fit(scores: dict) -> bool:

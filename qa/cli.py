@@ -41,8 +41,8 @@ def settings_options(fn: F) -> F:
         click.option("--chunk-overlap", type=int, help="Characters of sentences repeated between chunks. "
                                                        "[env QA_CHUNK_OVERLAP; default 200]"),
         click.option("-k", "k", type=int, help="Passages to retrieve. [env QA_K; default 5]"),
-        click.option("--min-score", type=float, help="Abstain when the best passage's similarity is below this. "
-                                                     "[env QA_MIN_SCORE; default 0.30]"),
+        click.option("--min-score", type=float, help="Abstain when the best sentence's score (cosine + term "
+                                                     "coverage) is below this. [env QA_MIN_SCORE; default 0.80]"),
     ]
     for option in reversed(options):
         fn = option(fn)

@@ -1,9 +1,26 @@
 """How well a sentence answers a question: idf-weighted coverage of the question's terms."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from qa.bm25 import BM25Index
+
+
+# Pseudo-documents added to the collection when weighting terms: in a small collection every word looks
+# rare or common by accident (in a 3-chunk index "Kosovo" is in all chunks and weighs nothing); the prior
+# keeps weights, and so the abstention threshold, comparable between a 3-chunk and a 3-million-chunk index.
+PRIOR_DOCUMENTS = 1000
+
+
+def term_weights(doc_freqs: dict[str, int], n_docs: int) -> dict[str, float]:
+    """idf of each term over the collection plus PRIOR_DOCUMENTS; a term no chunk holds weighs most.
+
+    Unseen terms count in full: a question about a name the documents never mention should not look
+    well covered by a sentence that matches its other words.
+    """
+    n = n_docs + PRIOR_DOCUMENTS
+    return {t: math.log(1 + (n - df + 0.5) / (df + 0.5)) for t, df in doc_freqs.items()}
 
 
 @dataclass(frozen=True)
@@ -15,8 +32,8 @@ class QuestionTerms:
 
     @classmethod
     def from_question(cls, question: str, bm25: BM25Index) -> QuestionTerms:
-        tokens = bm25.tokenize([question])[0]
-        return cls(bm25.idf(sorted(set(tokens))), bm25)
+        tokens = sorted(set(bm25.tokenize([question])[0]))
+        return cls(term_weights(bm25.document_frequencies(tokens), bm25.size), bm25)
 
     def coverage(self, texts: list[str]) -> list[float]:
         """Share of the question's idf mass that each text contains (0..1)."""

@@ -27,7 +27,7 @@ class Settings:
     chunk_overlap: int = 200  # characters of whole sentences repeated from the previous chunk
     title_in_chunk: bool = True  # prefix chunk text with the document title before embedding/BM25
     k: int = 5  # passages retrieved per question
-    min_score: float = 0.30  # abstain below this evidence score (see README: how it was chosen)
+    min_score: float = 0.80  # abstain when the best sentence scores below this (README: how it was chosen)
     fusion: str = "score"  # "score": bm25/max(bm25) + dense_weight * cosine; "rrf": reciprocal rank fusion
     dense_weight: float = 2.0  # chosen on even-numbered SQuAD dev articles (benchmarks/quality.py)
     rrf_k: int = 60  # reciprocal rank fusion constant, when fusion == "rrf"
