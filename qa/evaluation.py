@@ -233,16 +233,20 @@ def _refuse_foreign(index_dir: Path) -> None:
                           "pass another --index folder, or none to build in memory")
 
 
-def run_questions(index: Index, questions: list[EvalQuestion],
-                  show_progress: bool = False) -> tuple[list[QuestionResult], dict[str, list[str]]]:
-    """Retrieve and answer every question (timed together); also return each one's document ranking."""
+def run_questions(index: Index, questions: list[EvalQuestion], show_progress: bool = False,
+                  query_vectors: np.ndarray | None = None) -> tuple[list[QuestionResult], dict[str, list[str]]]:
+    """Retrieve and answer every question (timed together); also return each one's document ranking.
+
+    ``query_vectors`` (one row per question) skips encoding, for comparing many variants quickly;
+    latencies then leave the query encoding out.
+    """
     assistant = Assistant(index)
     results: list[QuestionResult] = []
     rankings: dict[str, list[str]] = {}
-    for question in tqdm(questions, desc="questions", unit="q", disable=not show_progress):
+    for i, question in enumerate(tqdm(questions, desc="questions", unit="q", disable=not show_progress)):
         text = " ".join(question.text.split())
         started = time.perf_counter()
-        hits, qvec = index.retrieve(text, DEPTH)
+        hits, qvec = index.retrieve(text, DEPTH, None if query_vectors is None else query_vectors[i])
         answer = assistant.answer(text, hits[:index.settings.k], qvec)
         latency = (time.perf_counter() - started) * 1000
         rankings[question.id] = doc_ranking(hits)
