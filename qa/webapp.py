@@ -133,7 +133,8 @@ def create_demo(assistant: Assistant, source_dir: str | Path | None = None, limi
         # Read the live assistant once: an upload may swap it while this answer is being written.
         yield from answer_messages(library.assistant if library else assistant, message)
 
-    with gr.Blocks(title="Ask your documents", fill_height=True) as demo:
+    # Uploads are copied into the document folder at once; Gradio's cached copies can go after an hour.
+    with gr.Blocks(title="Ask your documents", fill_height=True, delete_cache=(3600, 3600)) as demo:
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 gr.ChatInterface(
