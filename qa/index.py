@@ -92,10 +92,15 @@ class Index:
         """The ``k`` best passages for ``query``: dense and BM25 rankings fused by RRF."""
         return self.retrieve(query, k)[0]
 
-    def retrieve(self, query: str, k: int | None = None) -> tuple[list[Hit], np.ndarray]:
-        """Like ``search``, also returning the query vector for scoring sentences."""
+    def retrieve(self, query: str, k: int | None = None,
+                 qvec: np.ndarray | None = None) -> tuple[list[Hit], np.ndarray]:
+        """Like ``search``, also returning the query vector for scoring sentences.
+
+        ``qvec`` is the query's embedding if already computed (e.g. a batch of questions encoded at once).
+        """
         k = k or self.settings.k
-        qvec = self.embedder.encode_query(query) if query.strip() else np.zeros(self.vectors.shape[1], np.float32)
+        if qvec is None:
+            qvec = self.embedder.encode_query(query) if query.strip() else np.zeros(self.vectors.shape[1], np.float32)
         if not query.strip() or not self.chunks:
             return [], qvec
         n = min(max(CANDIDATES, k), len(self.chunks))
