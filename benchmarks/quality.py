@@ -1,6 +1,6 @@
 """Retrieval and answer quality on SQuAD v1.1 dev, every variant side by side on the same chunks.
 
-    python benchmarks/quality.py [--squad ../shared/eval/squad-v1.1/dev-v1.1.json] [--limit N]
+    python benchmarks/quality.py [--squad ../shared/eval/squad-v1.1/dev-v1.1.json] [--limit N] [--part P]
 
 Paragraphs are documents (2,067), every question (10,570) is asked. One index is built; the variants
 differ only at query time (retrieval mode, fusion, weights), so they rank exactly the same chunks.
@@ -133,18 +133,24 @@ def main() -> None:
     parser.add_argument("--squad", type=Path, default=DEFAULT_SQUAD)
     parser.add_argument("--limit", type=int, default=None, help="ask only the first N questions (quick check)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality.json")
+    parser.add_argument("--part", choices=("all", "retrieval", "abstention"), default="all",
+                        help="run one part only; its section of --out is replaced, the other kept")
     args = parser.parse_args()
     docs, questions = load_squad(args.squad)
     started = time.perf_counter()
-    report = {"dataset": str(args.squad), "documents": len(docs), "questions": len(questions),
-              "limit": args.limit, "retrieval": retrieval_table(docs, questions, args.limit),
-              "abstention": abstention_table(docs, questions, args.limit)}
-    report["seconds"] = time.perf_counter() - started
-    print_tables(report)
+    report = json.loads(args.out.read_text()) if args.part != "all" and args.out.exists() else {}
+    report.update({"dataset": str(args.squad), "documents": len(docs), "questions": len(questions),
+                   "limit": args.limit})
+    if args.part in ("all", "retrieval"):
+        report["retrieval"] = retrieval_table(docs, questions, args.limit)
+    if args.part in ("all", "abstention"):
+        report["abstention"] = abstention_table(docs, questions, args.limit)
+    report[f"seconds_{args.part}"] = time.perf_counter() - started
+    if "retrieval" in report and "abstention" in report:
+        print_tables(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
     print(f"\nwrote {args.out}")
-
 
 if __name__ == "__main__":
     main()
