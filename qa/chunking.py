@@ -46,20 +46,52 @@ class Chunk:
 
 
 def split_sentences(text: str, offset: int = 0) -> list[Span]:
-    """Sentence spans of ``text`` (shifted by ``offset``); paragraphs never share a sentence."""
-    import blingfire
+    """Sentence spans of ``text`` (shifted by ``offset``); paragraphs never share a sentence.
 
+    Every character that is not whitespace lies in exactly one span.
+    """
     spans: list[Span] = []
     pos = 0
     for block in [*_PARAGRAPH_BREAK.finditer(text), None]:
         end = block.start() if block else len(text)
-        para = text[pos:end]
-        if para.strip():
-            # blingfire returns byte-free character offsets into the string it was given.
-            _, offsets = blingfire.text_to_sentences_and_offsets(para)
-            spans.extend(Span(offset + pos + s, offset + pos + e) for s, e in offsets if para[s:e].strip())
+        spans.extend(Span(offset + pos + s, offset + pos + e) for s, e in _paragraph_sentences(text[pos:end]))
         pos = block.end() if block else len(text)
     return spans
+
+
+def _paragraph_sentences(para: str) -> list[tuple[int, int]]:
+    """blingfire's sentences of one paragraph, widened over the characters it leaves out between them.
+
+    blingfire drops control and zero-width characters (and the symbols \u2420 \u2424, which it uses
+    internally) at sentence edges; they stay text of the document, so they join the sentence before.
+    """
+    import blingfire
+
+    first, last = _lstrip_at(para, 0, len(para)), _rstrip_at(para, 0, len(para))
+    if first >= last:
+        return []
+    # blingfire returns character (not byte) offsets into the string it was given.
+    _, offsets = blingfire.text_to_sentences_and_offsets(para)
+    found = [(s, e) for s, e in offsets if para[s:e].strip()] or [(first, last)]
+    widened = []
+    for i, (start, end) in enumerate(found):
+        following = found[i + 1][0] if i + 1 < len(found) else last
+        widened.append((first if i == 0 else start, max(end, _rstrip_at(para, end, following))))
+    return widened
+
+
+def _lstrip_at(text: str, lo: int, hi: int) -> int:
+    """Where ``text[lo:hi]`` starts once leading whitespace is skipped (``hi`` if it is all whitespace)."""
+    while lo < hi and text[lo].isspace():
+        lo += 1
+    return lo
+
+
+def _rstrip_at(text: str, lo: int, hi: int) -> int:
+    """Where ``text[lo:hi]`` ends once trailing whitespace is dropped (``lo`` if it is all whitespace)."""
+    while hi > lo and text[hi - 1].isspace():
+        hi -= 1
+    return hi
 
 
 def _split_long(span: Span, text: str, size: int) -> list[Span]:
