@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
 
 # The seed articles start with "date 2017-08-17 Title of the article".
 _HEADER = re.compile(r"\A\s*date[ \t]+(\d{4}-\d{2}-\d{2})(?:[ \t]+([^\n]*\S))?[ \t]*(?:\n|\Z)")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair: not text, cannot be encoded as UTF-8
 
 
 @dataclass
@@ -33,6 +35,13 @@ class Document:
             raise DocumentError(f"a document id must be a non-empty string, got {self.id!r}")
         if not isinstance(self.text, str):
             raise DocumentError(f"document {self.id!r}: text must be a string, got {type(self.text).__name__}")
+        # An unpaired surrogate cannot be encoded as UTF-8: it would break sentence splitting and saving.
+        for name, value in (("id", self.id), ("title", self.title), ("text", self.text)):
+            bad = _SURROGATE.search(value) if isinstance(value, str) else None
+            if bad:
+                raise DocumentError(f"document {self.id!r}: the {name} holds an unpaired surrogate {bad.group()!r} at "
+                                    f"offset {bad.start()}, which is not valid Unicode; decode the text with "
+                                    "errors='replace'")
 
     @property
     def content_hash(self) -> str:
@@ -81,6 +90,8 @@ def load_folder(folder: Path) -> tuple[list[Document], list[Skipped]]:
     for path in list_files(folder):
         rel = path.relative_to(folder).as_posix()
         try:
+            if _SURROGATE.search(rel):  # bytes that are not UTF-8 in the name, e.g. a Latin-1 "café.txt"
+                raise DocumentError(f"{os.fsencode(rel)!r}: the file name is not valid UTF-8; rename it")
             docs.append(load_file(path, doc_id=rel))
         except (DocumentError, OSError) as exc:
             reason = str(exc) if isinstance(exc, DocumentError) else f"cannot be read ({exc.strerror or exc})"
@@ -156,8 +167,10 @@ def _read_pdf(path: Path, data: bytes) -> tuple[str, str, list[list[int]]]:
         title = str((reader.metadata or {}).get("/Title") or "")
     except DocumentError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except PdfReadError as exc:
         raise DocumentError(f"{path.name}: not a readable PDF ({exc})") from None
+    except Exception as exc:  # pypdf on a damaged file: NotImplementedError, IndexError, RecursionError...
+        raise DocumentError(f"{path.name}: not a readable PDF ({type(exc).__name__}: {exc})") from None
     parts, pages, pos = [], [], 0
     for page_text in texts:
         pages.append([pos, pos + len(page_text)])

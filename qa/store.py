@@ -111,7 +111,8 @@ def remove_stale_generations(index_dir: Path, keep: str) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    # ASCII escapes keep file names that are not valid UTF-8 (skipped, but recorded) round-tripping.
+    path.write_text(json.dumps(data, ensure_ascii=True, indent=1), encoding="utf-8")
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
