@@ -136,7 +136,8 @@ def _embed(chunks: list[Chunk], docs: dict[str, Document], settings: Settings, p
         reusable = {c.id: previous.vectors[previous.sentence_ptr[i]:previous.sentence_ptr[i + 1]]
                     for i, c in enumerate(previous.chunks) if c.doc_id in unchanged}
     todo = [c for c in chunks if c.id not in reusable]
-    embedder = previous.embedder if previous is not None else Embedder(settings.model, settings.batch_size)
+    embedder = previous.embedder if previous is not None else \
+        Embedder(settings.model, settings.batch_size, settings.quantize)
     inputs = [chunk_input(c, docs[c.doc_id], settings) for c in todo]
     _, fresh = embedder.encode_passages([t for t, _ in inputs], [s for _, s in inputs], show_progress)
     parts, pos = [], 0

@@ -13,9 +13,10 @@ BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("score", "rrf")
+FAISS_INDEXES = ("auto", "flat", "ivf", "hnsw")
 
 # Settings that change what is stored in an index: a loaded index must agree on all of them.
-INDEX_SETTINGS = ("model", "chunk_size", "chunk_overlap", "title_in_chunk")
+INDEX_SETTINGS = ("model", "chunk_size", "chunk_overlap", "title_in_chunk", "quantize")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,15 @@ class Settings:
     index_dir: Path = Path("index")
     source_dir: Path = Path("seeds")
     batch_size: int = 32
+    quantize: bool = False  # int8 Linear layers: 1.5x faster embedding, slightly different vectors (README)
+    # The FAISS structure over the sentence vectors, chosen when the index is built (benchmarks/scale.py):
+    faiss_index: str = "auto"  # "auto": "flat" (exact) up to faiss_flat_max vectors, "ivf" above; or one of them
+    faiss_flat_max: int = 100_000  # exact search stays under ~20 ms up to about here on 2 cores
+    faiss_nlist: int = 0  # IVF lists; 0: 4 * sqrt(vectors)
+    faiss_nprobe: int = 48  # IVF lists searched per query (search time: may differ from the build's)
+    faiss_hnsw_m: int = 32  # HNSW links per vector
+    faiss_ef_construction: int = 80  # HNSW candidate list while building
+    faiss_ef_search: int = 128  # HNSW candidate list while searching (at least the number of rows asked for)
     upload_max_mb: float = 20  # largest file the web chat accepts, in megabytes
     upload_max_files: int = 10  # most files the web chat accepts in one upload
 
@@ -58,6 +68,14 @@ class Settings:
             raise ConfigError(f"upload_max_mb must be more than 0, got {self.upload_max_mb}")
         if self.upload_max_files < 1:
             raise ConfigError(f"upload_max_files must be at least 1, got {self.upload_max_files}")
+        if self.faiss_index not in FAISS_INDEXES:
+            raise ConfigError(f"faiss_index must be one of {', '.join(FAISS_INDEXES)}, got {self.faiss_index!r}")
+        for name in ("faiss_flat_max", "faiss_nlist"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
+        for name in ("faiss_nprobe", "faiss_hnsw_m", "faiss_ef_construction", "faiss_ef_search"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.model:
             raise ConfigError("model must name a sentence-transformers model or a path to one")
 

@@ -1,0 +1,213 @@
+"""Speed and scale options: int8 quantised embeddings, the FAISS structure chosen by size, memory-mapped vectors."""
+from __future__ import annotations
+
+import faiss
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import qa
+from helpers import SEEDS_DIR, hit_keys
+from qa.cli import main
+from qa.embedding import pool_spans
+from qa.errors import ConfigError, IndexMismatchError
+from qa.index import auto_nlist, dense_kind
+
+DOCS = [
+    qa.Document("bees", "Honey bees dance to tell the hive where flowers are. A queen lays up to two thousand eggs "
+                        "a day. Drones do not sting.", title="Bees"),
+    qa.Document("rivers", "The Danube flows through ten countries before the Black Sea. The Rhine rises in the "
+                          "Swiss Alps. The Nile is the longest river in Africa.", title="Rivers"),
+    qa.Document("bread", "Sourdough bread rises slowly because of wild yeast. Rye flour makes a dense loaf. "
+                         "Bakers start before dawn.", title="Baking"),
+    qa.Document("owls", "Owls hunt at night using their hearing. Their feathers make almost no sound. "
+                        "A barn owl can swallow a mouse whole.", title="Owls"),
+]
+QUERIES = ["Which river reaches the Black Sea?", "How many eggs does a queen lay?", "silent feathers",
+           "wild yeast", "longest river in Africa"]
+
+
+def all_hits(index: qa.Index) -> list[list[tuple[str, int, int]]]:
+    return [hit_keys(index.search(q, k=4)) for q in QUERIES]
+
+
+@pytest.fixture(scope="module")
+def flat_index() -> qa.Index:
+    return qa.build_index(DOCS, settings=qa.Settings(retrieval="dense"))
+
+
+# int8 quantised embeddings
+
+@pytest.fixture(scope="module")
+def quantized_dir(tmp_path_factory) -> object:
+    index_dir = tmp_path_factory.mktemp("quantized")
+    qa.build_index(DOCS, index_dir, qa.Settings(quantize=True))
+    return index_dir
+
+
+def test_quantized_index_builds_and_finds_the_matching_document(quantized_dir):
+    index = qa.load_index(quantized_dir, qa.Settings(quantize=True))
+
+    assert index.search("Which river reaches the Black Sea?", k=1)[0].doc_id == "rivers"
+    assert index.manifest["settings"]["quantize"] is True
+
+
+def test_quantized_index_embeds_queries_with_the_quantized_model(quantized_dir):
+    index = qa.load_index(quantized_dir, qa.Settings(quantize=True))
+
+    assert index.embedder.quantize is True
+    assert any("quantized" in type(m).__module__ for m in index.embedder.model.modules())
+
+
+def test_quantized_index_is_refused_without_the_option(quantized_dir):
+    with pytest.raises(IndexMismatchError, match=r"quantize True \(now False\)"):
+        qa.load_index(quantized_dir, qa.Settings())
+
+
+def test_plain_index_is_refused_with_the_option(seed_index_dir):
+    with pytest.raises(IndexMismatchError, match=r"quantize False \(now True\)"):
+        qa.load_index(seed_index_dir, qa.Settings(quantize=True))
+
+
+def test_quantized_vectors_stay_close_to_the_plain_ones(flat_index, quantized_dir):
+    quantized = qa.load_index(quantized_dir, qa.Settings(quantize=True))
+
+    cosines = np.sum(np.asarray(quantized.vectors) * flat_index.vectors, axis=1)
+    assert cosines.min() > 0.9
+
+
+def test_quantize_comes_from_the_environment_and_the_command_line(tmp_path):
+    assert qa.Settings.from_env({"QA_QUANTIZE": "yes"}).quantize is True
+
+    result = CliRunner().invoke(main, ["index", "build", str(SEEDS_DIR), "--index", str(tmp_path / "ix"),
+                                       "--quantize"])
+
+    assert result.exit_code == 0, result.output
+    assert qa.load_index(tmp_path / "ix", qa.Settings(quantize=True)).manifest["settings"]["quantize"] is True
+
+
+def test_an_index_saved_before_the_quantize_setting_loads_as_plain(tmp_path, monkeypatch):
+    from qa import store
+
+    qa.build_index(DOCS[:1], tmp_path / "ix")
+    folder = store.current_generation(tmp_path / "ix")
+    manifest = store.read_json(folder / store.MANIFEST)
+    del manifest["settings"]["quantize"]
+    store.write_json(folder / store.MANIFEST, manifest)
+
+    assert len(qa.load_index(tmp_path / "ix")) == 1
+
+
+# The FAISS structure
+
+def test_small_indexes_search_exactly(flat_index):
+    assert flat_index.manifest["faiss"]["kind"] == "flat"
+    assert isinstance(flat_index.dense, faiss.IndexFlatIP)
+
+
+@pytest.mark.parametrize(("n", "kind"), [(10, "flat"), (11, "ivf")])
+def test_auto_switches_to_ivf_above_the_flat_threshold(n, kind):
+    assert dense_kind(n, qa.Settings(faiss_flat_max=10)) == kind
+
+
+def test_an_index_above_the_threshold_gets_ivf_recorded_in_the_manifest(tmp_path):
+    settings = qa.Settings(faiss_flat_max=5, retrieval="dense")
+    qa.build_index(DOCS, tmp_path / "ix", settings)
+
+    index = qa.load_index(tmp_path / "ix", settings)
+
+    assert isinstance(index.dense, faiss.IndexIVFScalarQuantizer)
+    info = index.manifest["faiss"]
+    assert (info["kind"], info["type"], info["count"]) == ("ivf", "IndexIVFScalarQuantizer", len(index.vectors))
+    assert info["nlist"] == index.dense.nlist == auto_nlist(len(index.vectors))
+    assert info["nprobe"] == settings.faiss_nprobe
+
+
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_an_approximate_index_searching_everything_ranks_like_exact_search(flat_index, kind):
+    settings = qa.Settings(faiss_index=kind, faiss_nlist=3, faiss_nprobe=3, retrieval="dense")
+
+    index = qa.build_index(DOCS, settings=settings)
+
+    assert index.manifest["faiss"]["kind"] == kind
+    assert all_hits(index) == all_hits(flat_index)
+    for q in QUERIES:  # candidates are re-scored with the exact vectors
+        assert [h.dense_score for h in index.search(q, k=4)] == \
+            pytest.approx([h.dense_score for h in flat_index.search(q, k=4)], abs=1e-6)
+
+
+def test_hnsw_parameters_are_recorded_in_the_manifest():
+    settings = qa.Settings(faiss_index="hnsw", faiss_hnsw_m=8, faiss_ef_construction=20, faiss_ef_search=16)
+
+    info = qa.build_index(DOCS, settings=settings).manifest["faiss"]
+
+    assert (info["type"], info["M"], info["efConstruction"], info["efSearch"]) == ("IndexHNSWSQ", 8, 20, 16)
+
+
+def test_the_override_survives_saving_and_loading(tmp_path):
+    settings = qa.Settings(faiss_index="hnsw")
+    qa.build_index(DOCS, tmp_path / "ix", settings)
+
+    assert isinstance(qa.load_index(tmp_path / "ix").dense, faiss.IndexHNSWSQ)
+
+
+def test_unknown_faiss_index_raises_config_error():
+    with pytest.raises(ConfigError, match="faiss_index must be one of"):
+        qa.Settings.from_env({"QA_FAISS_INDEX": "annoy"})
+
+
+# Memory-mapped vectors
+
+def test_loaded_vectors_are_memory_mapped_and_give_the_same_hits(tmp_path, flat_index):
+    qa.build_index(DOCS, tmp_path / "ix", flat_index.settings)
+
+    loaded = qa.load_index(tmp_path / "ix", flat_index.settings)
+
+    assert isinstance(loaded.vectors, np.memmap)
+    assert all_hits(loaded) == all_hits(flat_index)
+    assert loaded.sentence_similarities(loaded.chunks[0].id, flat_index.vectors[0]) == \
+        pytest.approx(flat_index.sentence_similarities(flat_index.chunks[0].id, flat_index.vectors[0]))
+
+
+def test_update_of_a_memory_mapped_index_equals_a_full_build(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for doc in DOCS:
+        (folder / f"{doc.id}.txt").write_text(doc.text, encoding="utf-8")
+    qa.build_index(folder, tmp_path / "ix")
+    (folder / "owls.txt").write_text(DOCS[3].text + " Snowy owls hunt by day.", encoding="utf-8")
+
+    updated = qa.update_index(folder, tmp_path / "ix")
+
+    assert updated.report.reused > 0
+    assert all_hits(updated) == all_hits(qa.build_index(folder))
+
+
+# Sentence pooling
+
+def test_pool_spans_averages_the_tokens_inside_each_span_and_falls_back_when_none():
+    tokens = np.array([[[0, 0], [1, 0], [0, 1], [5, 5]]], dtype=np.float32)  # [CLS], "ab", "cd", [SEP]
+    offsets = np.array([[[0, 0], [0, 2], [3, 5], [0, 0]]])
+    mask = np.ones((1, 4), dtype=np.int64)
+    fallback = np.array([[0.6, 0.8]], dtype=np.float32)
+
+    pooled = pool_spans(tokens, offsets, mask, [[(0, 2), (0, 5), (9, 12)]], fallback)
+
+    np.testing.assert_allclose(pooled, [[1, 0], [2 ** -0.5, 2 ** -0.5], [0.6, 0.8]], rtol=1e-6)
+
+
+# One thread for one query
+
+def test_one_thread_runs_torch_and_faiss_on_one_thread_and_restores_the_counts():
+    import torch
+
+    from qa.threads import one_thread
+
+    torch.set_num_threads(2)
+    faiss.omp_set_num_threads(2)
+    with one_thread():
+        with one_thread():
+            assert (torch.get_num_threads(), faiss.omp_get_max_threads()) == (1, 1)
+        assert torch.get_num_threads() == 1  # the outer block still runs
+
+    assert (torch.get_num_threads(), faiss.omp_get_max_threads()) == (2, 2)
