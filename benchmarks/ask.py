@@ -1,0 +1,223 @@
+"""`Assistant.ask` latency at 10k chunks, stage by stage, and the cold start of `python app.py`.
+
+    python benchmarks/ask.py [--chunks 10000] [--questions 200] [--cache DIR] [--no-cold-start]
+
+The index: SQuAD v1.1 dev (2,067 paragraphs, ~2,300 chunks with the default settings) is built once (kept
+in ``--cache`` for later runs), then its documents are repeated under new ids until there are ``--chunks``
+chunks. The copies reuse the vectors of their originals (embedding the same text again would give the
+same vectors), so FAISS holds ~4.4x the sentence vectors and BM25 ~4.4x the chunks; the copy is saved and
+loaded back as ``qa.load_index`` does (vectors memory-mapped), default settings throughout.
+
+Each of the first ``--questions`` SQuAD questions is asked twice, alternately: once through ``ask()``
+(end to end), once stage by stage calling the same steps ``Index.retrieve`` and ``Assistant.ask`` run:
+embed the query, dense search (FAISS + best sentence per chunk), BM25 (score every chunk, top 100),
+fusion (exact cosines of the candidates, score fusion, hits), answer (sentence scoring, quotes, citations).
+
+Cold start: ``python app.py`` with the seed index already built, timed from the spawn until the port
+answers HTTP, then until the first answer comes back through the chat API (gradio_client).
+
+Prints tables and writes benchmarks/results/ask.json.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from qa import Settings, build_index, load_index  # noqa: E402
+from qa.answer import Assistant  # noqa: E402
+from qa.evaluation import load_squad  # noqa: E402
+from qa.index import CANDIDATES, Index, _top, build_dense  # noqa: E402
+
+DEFAULT_SQUAD = ROOT.parent / "shared" / "eval" / "squad-v1.1" / "dev-v1.1.json"
+STAGES = ("embed query", "dense search", "bm25", "fusion", "answer")
+
+
+def base_index(squad: Path, cache: Path) -> Index:
+    settings = Settings()
+    try:
+        return load_index(cache, settings)
+    except Exception:  # noqa: BLE001 - missing or stale cache: build it
+        docs, _ = load_squad(squad)
+        return build_index(docs, cache, settings, show_progress=True)
+
+
+def repeated(base: Index, n_chunks: int, folder: Path) -> Index:
+    """``base`` with its documents repeated under new ids until it has ``n_chunks`` chunks; vectors reused."""
+    docs, chunks, parts = [], [], []
+    copy = 0
+    while len(chunks) < n_chunks:
+        for i, chunk in enumerate(base.chunks):
+            if len(chunks) == n_chunks:
+                break
+            doc_id = f"{chunk.doc_id}#{copy}"
+            if not chunks or chunks[-1].doc_id != doc_id:
+                doc = base.documents[chunk.doc_id]
+                docs.append(dataclasses.replace(doc, id=doc_id, metadata=dict(doc.metadata)))
+            chunks.append(dataclasses.replace(chunk, id=f"{chunk.id}-{copy}", doc_id=doc_id))
+            parts.append(base.vectors[base.sentence_ptr[i]:base.sentence_ptr[i + 1]])
+        copy += 1
+    docs = list({d.id: d for d in docs}.values())
+    vectors = np.ascontiguousarray(np.concatenate(parts))
+    dense, info = build_dense(vectors, base.settings)
+    manifest = {**base.manifest, "documents": {d.id: d.content_hash for d in docs}, "faiss": info,
+                "counts": {"documents": len(docs), "chunks": len(chunks)}}
+    index = Index(base.settings, docs, chunks, vectors, manifest, dense=dense)
+    index.save(folder)
+    return load_index(folder, base.settings)
+
+
+def staged(index: Index, assistant: Assistant, question: str) -> dict[str, tuple[float, float]]:
+    """The steps of ``Assistant.ask`` (via ``Index.retrieve``), timed one by one: (wall ms, thread CPU ms)."""
+    k = assistant.k
+    times: dict[str, tuple[float, float]] = {}
+    clock = time.perf_counter(), time.thread_time()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter(), time.thread_time()
+        times[stage] = 1000 * (now[0] - clock[0]), 1000 * (now[1] - clock[1])
+        clock = now
+
+    question = assistant._check(question)
+    qvec = index.embedder.encode_query(question)
+    lap("embed query")
+    n = min(max(CANDIDATES, k), len(index.chunks))
+    dense_idx = index._dense_ranking(qvec, n)
+    lap("dense search")
+    bm25_scores = index.bm25.scores(question)
+    bm25_idx = _top(bm25_scores, n)
+    lap("bm25")
+    cosines = {int(i): index.chunk_similarity(int(i), qvec) for i in {*dense_idx.tolist(), *bm25_idx.tolist()}}
+    fused = index._fuse(dense_idx, bm25_idx, cosines, bm25_scores, k)
+    hits = [index._hit(i, score, rank, cosines[i], float(bm25_scores[i]))
+            for rank, (i, score) in enumerate(fused, start=1)]
+    lap("fusion")
+    assistant.answer(question, hits[:k], qvec)
+    lap("answer")
+    return times
+
+
+def latency(index: Index, questions: list[str]) -> dict[str, Any]:
+    assistant = Assistant(index)
+    for q in questions[:5]:  # warm up: first calls pay for lazy imports and caches
+        assistant.ask(q)
+        staged(index, assistant, q)
+    total: dict[str, list[float]] = {"wall": [], "cpu": []}
+    stages: dict[str, dict[str, list[float]]] = {s: {"wall": [], "cpu": []} for s in STAGES}
+    for q in questions:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        assistant.ask(q)
+        total["wall"].append(1000 * (time.perf_counter() - wall))
+        total["cpu"].append(1000 * (time.thread_time() - cpu))
+        for stage, (ms, cpu_ms) in staged(index, assistant, q).items():
+            stages[stage]["wall"].append(ms)
+            stages[stage]["cpu"].append(cpu_ms)
+
+    def summary(xs: list[float]) -> dict[str, float]:
+        return {"p50": float(np.percentile(xs, 50)), "p95": float(np.percentile(xs, 95)), "mean": float(np.mean(xs))}
+
+    return {"ask": {kind: summary(xs) for kind, xs in total.items()},
+            "stages_ms": {s: {kind: summary(xs) for kind, xs in v.items()} for s, v in stages.items()},
+            "questions": len(questions)}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cold_start(tmp: Path, timeout: float = 180) -> dict[str, Any]:
+    """Seconds from spawning ``python app.py`` (seed index built) to the port answering, and to a first answer."""
+    settings = Settings(index_dir=tmp / "seed-index")
+    build_index(ROOT / "seeds", settings.index_dir, settings)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    env.update(QA_INDEX_DIR=str(settings.index_dir), QA_SOURCE_DIR=str(ROOT / "seeds"), QA_PORT=str(port),
+               GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
+    url = f"http://127.0.0.1:{port}/"
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            if time.perf_counter() - started > timeout or proc.poll() is not None:
+                raise RuntimeError(f"app.py did not answer on {url} within {timeout:.0f} s")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.05)
+        serving = time.perf_counter() - started
+        from gradio_client import Client
+
+        client = Client(url, verbose=False)
+        client.predict("What is China's position on Kosovo?", api_name="/chat")
+        first_answer = time.perf_counter() - started
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return {"port_answers_seconds": serving, "first_answer_seconds": first_answer}
+
+
+def print_tables(r: dict[str, Any]) -> None:
+    a = r["ask"]
+    print(f"\nask() at {r['chunks']:,} chunks ({r['sentence_vectors']:,} sentence vectors, FAISS "
+          f"{r['faiss']}), {a['questions']} SQuAD questions, one process; load average {r['load_average'][0]:.1f} "
+          f"on {r['cores']} cores. Thread CPU = CPU time of the asking thread (torch and FAISS run on it).\n")
+    print("| stage | wall p50 ms | wall p95 ms | thread CPU p50 ms | thread CPU p95 ms |")
+    print("|---|---|---|---|---|")
+    rows = [*a["stages_ms"].items(), ("ask() end to end", a["ask"])]
+    for stage, s in rows:
+        print(f"| {stage} | {s['wall']['p50']:.2f} | {s['wall']['p95']:.2f} | {s['cpu']['p50']:.2f} | "
+              f"{s['cpu']['p95']:.2f} |")
+    if r.get("cold_start"):
+        c = r["cold_start"]
+        print(f"\ncold start of `python app.py` (seed index built): port answers after {c['port_answers_seconds']:.1f} s, "
+              f"first answer after {c['first_answer_seconds']:.1f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--squad", type=Path, default=DEFAULT_SQUAD)
+    parser.add_argument("--chunks", type=int, default=10_000)
+    parser.add_argument("--questions", type=int, default=200)
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "qa-bench-squad-index",
+                        help="where the SQuAD index is kept between runs")
+    parser.add_argument("--no-cold-start", action="store_true")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ask.json")
+    args = parser.parse_args()
+    _, questions = load_squad(args.squad)
+    with tempfile.TemporaryDirectory() as tmp:
+        index = repeated(base_index(args.squad, args.cache), args.chunks, Path(tmp) / "index")
+        report: dict[str, Any] = {"chunks": len(index.chunks), "sentence_vectors": int(len(index.vectors)),
+                                  "faiss": index.manifest["faiss"]["type"],
+                                  "ask": latency(index, [q.text for q in questions[:args.questions]]),
+                                  "cores": os.cpu_count()}
+        report["load_average"] = os.getloadavg()
+        if not args.no_cold_start:
+            report["cold_start"] = cold_start(Path(tmp))
+    print_tables(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
