@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import QuestionError
-from qa.index import Index, page_of
+from qa.index import Index, check_query, page_of
 from qa.retrieval import Hit
 from qa.scoring import QuestionTerms, sentence_score
 
@@ -93,7 +93,8 @@ class Assistant:
         return Answer(question, text, False, confidence, quotes, citations, hits)
 
     def _check(self, question: str) -> str:
-        if not isinstance(question, str) or not question.strip():
+        check_query(question)
+        if not question.strip():
             raise QuestionError("the question is empty: type a question about the documents")
         limit = self.index.settings.max_question_chars
         if len(question) > limit:

@@ -18,7 +18,7 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
 
 # The seed articles start with "date 2017-08-17 Title of the article".
 _HEADER = re.compile(r"\A\s*date[ \t]+(\d{4}-\d{2}-\d{2})(?:[ \t]+([^\n]*\S))?[ \t]*(?:\n|\Z)")
-_SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair: not text, cannot be encoded as UTF-8
+SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair: not text, cannot be encoded as UTF-8
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Document:
             raise DocumentError(f"document {self.id!r}: text must be a string, got {type(self.text).__name__}")
         # An unpaired surrogate cannot be encoded as UTF-8: it would break sentence splitting and saving.
         for name, value in (("id", self.id), ("title", self.title), ("text", self.text)):
-            bad = _SURROGATE.search(value) if isinstance(value, str) else None
+            bad = SURROGATE.search(value) if isinstance(value, str) else None
             if bad:
                 raise DocumentError(f"document {self.id!r}: the {name} holds an unpaired surrogate {bad.group()!r} at "
                                     f"offset {bad.start()}, which is not valid Unicode; decode the text with "
@@ -90,7 +90,7 @@ def load_folder(folder: Path) -> tuple[list[Document], list[Skipped]]:
     for path in list_files(folder):
         rel = path.relative_to(folder).as_posix()
         try:
-            if _SURROGATE.search(rel):  # bytes that are not UTF-8 in the name, e.g. a Latin-1 "café.txt"
+            if SURROGATE.search(rel):  # bytes that are not UTF-8 in the name, e.g. a Latin-1 "café.txt"
                 raise DocumentError(f"{os.fsencode(rel)!r}: the file name is not valid UTF-8; rename it")
             docs.append(load_file(path, doc_id=rel))
         except (DocumentError, OSError) as exc:

@@ -11,9 +11,9 @@ import numpy as np
 from qa import store
 from qa.bm25 import BM25Index
 from qa.chunking import Chunk
-from qa.documents import Document, list_files, file_hash
+from qa.documents import SURROGATE, Document, file_hash, list_files
 from qa.embedding import Embedder
-from qa.errors import IndexCorruptError, IndexMismatchError, QAError
+from qa.errors import IndexCorruptError, IndexMismatchError, QAError, QuestionError
 from qa.retrieval import Hit, rrf, score_fusion, top_fused
 from qa.settings import Settings
 from qa.threads import one_thread
@@ -153,6 +153,7 @@ class Index:
         ``qvec`` is the query's embedding if already computed (e.g. a batch of questions encoded at once).
         """
         k = k or self.settings.k
+        check_query(query)
         if qvec is None:
             qvec = self.embedder.encode_query(query) if query.strip() else np.zeros(self.vectors.shape[1], np.float32)
         if not query.strip() or not self.chunks:
@@ -228,10 +229,11 @@ class Index:
         folder = Path(source)
         known = {**self.manifest.get("skipped", {}), **self.manifest["documents"]}
         current = {p.relative_to(folder).as_posix(): p for p in list_files(folder)} if folder.is_dir() else {}
+        hashes = {name: _hash_or_none(current[name]) for name in set(current) & set(known)}
+        gone = {name for name, digest in hashes.items() if digest is None}  # vanished since it was listed
         added = tuple(sorted(set(current) - set(known)))
-        removed = tuple(sorted(set(known) - set(current)))
-        changed = tuple(sorted(name for name in set(current) & set(known)
-                               if file_hash(current[name]) != known[name]))
+        removed = tuple(sorted((set(known) - set(current)) | gone))
+        changed = tuple(sorted(name for name, digest in hashes.items() if digest not in (None, known[name])))
         return Changes(added, changed, removed)
 
     def save(self, index_dir: Path | str) -> Path:
@@ -250,12 +252,31 @@ class Index:
         return self.path
 
 
+def check_query(query: str) -> None:
+    """Refuse a query the tokenizer cannot take: not a string, or holding half of a UTF-16 pair (what a
+    terminal argument that is not UTF-8 decodes to), which is not text."""
+    if not isinstance(query, str):
+        raise QuestionError(f"a question must be text, got {type(query).__name__}")
+    bad = SURROGATE.search(query)
+    if bad:
+        raise QuestionError(f"the question holds {bad.group()!r} at position {bad.start()}, which is not valid text "
+                            "(bytes that are not UTF-8?): retype it, or set your terminal to UTF-8")
+
+
 def page_of(doc: Document, offset: int) -> int | None:
     """1-based PDF page holding ``offset``, if the document has pages."""
     for number, (start, end) in enumerate(doc.metadata.get("pages") or [], start=1):
         if start <= offset <= end:
             return number
     return None
+
+
+def _hash_or_none(path: Path) -> str | None:
+    try:
+        return file_hash(path)
+    except FileNotFoundError:
+        log.warning("%s disappeared while the index was being checked: counted as removed", path)
+        return None
 
 
 def _top(scores: np.ndarray, n: int) -> np.ndarray:

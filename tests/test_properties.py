@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import subprocess
 import uuid
 
 import pytest
@@ -16,7 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import qa
-from helpers import LIGHTHOUSE, PENGUINS, make_pdf
+from helpers import LIGHTHOUSE, PENGUINS, make_pdf, qa_command, subprocess_env
 from qa.answer import NO_ANSWER
 from qa.chunking import chunk_document, split_sentences
 from qa.cli import main
@@ -52,8 +53,7 @@ FRAGMENT = st.one_of(st.text(max_size=30), SENTENCE, SENTENCE, WORDS, EMOJI, RIG
                      CONTROL, BREAKS)
 TEXTS = st.lists(FRAGMENT, max_size=80).map("".join)
 DOCUMENT_TEXTS = st.one_of(TEXTS, st.lists(FRAGMENT, min_size=10, max_size=150).map("".join))  # several chunks
-# Texts hold no unpaired surrogates (st.text leaves out category Cs): a question with one, as `qa ask`
-# gets from a non-UTF-8 terminal argument, still fails inside the tokenizer rather than as a QuestionError.
+# Texts hold no unpaired surrogates (st.text leaves out category Cs); questions with them are tested apart.
 QUESTIONS = st.one_of(TEXTS, st.text(), WHITESPACE, CONTROL, st.lists(WORDS, max_size=12).map(" ".join))
 
 
@@ -412,3 +412,31 @@ def test_the_ask_command_answers_or_prints_one_error_line(seed_index_dir, questi
         assert len(result.output.strip().splitlines()) == 1
     else:
         assert result.output.strip()
+
+
+# Half of a UTF-16 pair is what a terminal argument that is not UTF-8 decodes to (`qa ask $'caf\xe9'`)
+WITH_SURROGATE = st.tuples(TEXTS, st.text(st.characters(categories=["Cs"]), min_size=1, max_size=3), TEXTS).map(
+    "".join)
+
+
+@settings(MODEL, max_examples=300)
+@given(question=WITH_SURROGATE)
+def test_a_question_holding_a_surrogate_is_refused_by_ask_and_search(assistant, question):
+    with pytest.raises(QuestionError, match="not valid text") as asked:
+        assistant.ask(question)
+    with pytest.raises(QuestionError, match="not valid text"):
+        assistant.index.search(question)
+
+    position = int(str(asked.value).split(" at position ")[1].split(",")[0])
+    assert "\ud800" <= question[position] <= "\udfff"
+
+
+def test_the_ask_command_refuses_a_question_that_is_not_utf8_in_one_line(seed_index_dir):
+    # Real bytes on a real command line: Python decodes b"\xe9" to the surrogate "\udce9".
+    result = subprocess.run([qa_command(), "ask", "--index", str(seed_index_dir), b"caf\xe9 Kosovo?"],
+                            capture_output=True, env=subprocess_env(), timeout=300, check=False)
+
+    assert result.returncode == 1, result
+    lines = result.stderr.decode("utf-8", "replace").strip().splitlines() + \
+        result.stdout.decode("utf-8", "replace").strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: the question holds"), lines
