@@ -69,6 +69,8 @@ def build_index(source: Source, index_dir: str | Path | None = None, settings: S
                                + ": add .txt, .md, .html or .pdf files with text")
     clock.lap("read documents")
     chunks = chunk_documents(docs, settings.chunk_size, settings.chunk_overlap)
+    if not chunks:  # every document is blank: nothing to embed, and bm25s cannot index nothing
+        raise EmptyCorpusError(f"the {len(docs)} document(s) given hold only whitespace: add documents with text")
     by_id = {d.id: d for d in docs}
     clock.lap("chunk")
     previous = _previous(index_dir, settings) if reuse else None

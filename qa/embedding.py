@@ -57,7 +57,8 @@ def load_model(name: str, quantize: bool = False) -> SentenceTransformer:
     except Exception as exc:  # the library raises OSError, ValueError, HF errors...: all mean "cannot load"
         raise ModelLoadError(
             f"cannot load embedding model {name!r} ({type(exc).__name__}: {exc}). "
-            "Set QA_MODEL (or --model) to an installed sentence-transformers model name or folder"
+            "Set QA_MODEL (or --model) to an installed sentence-transformers model name or folder; an index "
+            "built with a model that is gone must be rebuilt with one you have: `qa index build SOURCE --model NAME`"
         ) from exc
     model.eval()  # encode() would do it on every call; encode_query and encode_passages call the model directly
     return quantize_linear(model) if quantize else model
