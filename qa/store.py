@@ -7,6 +7,7 @@ POSIX). A build that fails or is killed leaves at most an unused generation fold
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
+LOCK = ".lock"  # held while a generation is written and published (flock)
 _PREFIX = "gen-"
 _TMP_POINTER = f".{POINTER}."  # the new pointer is written here, then renamed over CURRENT
 
@@ -63,16 +65,33 @@ def new_generation(index_dir: Path) -> Iterator[Path]:
     """
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
-    folder = index_dir / f"{_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
-    folder.mkdir()
-    try:
-        yield folder
-        _fsync_tree(folder)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    _publish(index_dir, folder)
-    remove_stale_generations(index_dir, keep=folder.name)
+    with _writer_lock(index_dir):
+        folder = index_dir / f"{_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
+        folder.mkdir()
+        try:
+            yield folder
+            _fsync_tree(folder)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        _publish(index_dir, folder)
+        remove_stale_generations(index_dir, keep=folder.name)
+
+
+@contextlib.contextmanager
+def _writer_lock(index_dir: Path) -> Iterator[None]:
+    """One writer at a time per index folder, across processes: otherwise each writer's clean-up would
+    delete the generation another is writing. A second writer waits; the lock dies with its process."""
+    with open(index_dir / LOCK, "a+b") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("another process is saving an index to %s: waiting for it to finish", index_dir)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _publish(index_dir: Path, folder: Path) -> None:

@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from click.testing import CliRunner
 
 import qa
 import qa.documents
+import qa.index
+from qa import store
 from helpers import PENGUINS, SEED_QUESTION, gen_folders, make_corpus, qa_command, subprocess_env
 from qa.cli import main
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, ModelLoadError
@@ -309,12 +312,13 @@ def test_asking_an_index_whose_model_is_gone_raises_model_load_error(built_with_
         qa.Assistant(index).ask(SEED_QUESTION)
 
     assert MISSING_MODEL in str(info.value)
+    assert "qa index build" in str(info.value)
 
 
 def test_ask_on_an_index_whose_model_is_gone_prints_a_one_line_error(built_with_missing_model):
     result = ask_cli(built_with_missing_model, "--model", MISSING_MODEL)
 
-    assert_one_line_error(result, MISSING_MODEL)
+    assert_one_line_error(result, MISSING_MODEL, "qa index build")
 
 
 def test_build_with_a_missing_model_keeps_the_old_index(index_dir, tmp_path):
@@ -353,6 +357,52 @@ def test_build_command_names_the_vanished_document(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "Indexed 3 documents" in result.output
     assert "skipped vanished.txt: cannot be read (No such file or directory)" in result.output
+
+
+def test_a_document_vanishing_while_the_index_is_checked_counts_as_removed(index_dir, tmp_path, monkeypatch):
+    corpus = make_corpus(tmp_path / "docs")
+    qa.build_index(corpus, index_dir)
+    listed = qa.index.list_files(corpus)
+    (corpus / "penguins.txt").unlink()  # after the listing, before the hashing
+    monkeypatch.setattr(qa.index, "list_files", lambda folder: listed)
+
+    changes = qa.load_index(index_dir).changes()
+
+    assert changes.removed == ("penguins.txt",)
+    assert not changes.added and not changes.changed
+
+
+# Two builds into one folder
+
+def test_a_second_build_waits_while_another_writes_the_index(index_dir, changed_corpus, caplog):
+    built: list[qa.Index] = []
+    with store._writer_lock(index_dir):  # what a build holds while it writes and publishes
+        before = entries(index_dir)
+        writer = threading.Thread(target=lambda: built.append(qa.build_index(changed_corpus, index_dir)))
+        writer.start()
+        deadline = time.monotonic() + 300
+        while "waiting for it to finish" not in caplog.text and writer.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "waiting for it to finish" in caplog.text
+        time.sleep(0.5)
+        assert entries(index_dir) == before  # it neither wrote a generation nor removed one
+    writer.join(300)
+
+    assert built and not writer.is_alive()
+    assert "krill" in live(index_dir).joinpath("documents.jsonl").read_text(encoding="utf-8")
+    assert gen_folders(index_dir) == [live(index_dir).name]
+
+
+def test_two_builds_at_once_leave_one_whole_index(index_dir, changed_corpus):
+    commands = [[qa_command(), "index", "build", str(changed_corpus), "--index", str(index_dir)]] * 2
+    builds = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=subprocess_env())
+              for cmd in commands]
+    outputs = [b.communicate(timeout=600)[0].decode() for b in builds]
+
+    assert [b.returncode for b in builds] == [0, 0], outputs
+    assert gen_folders(index_dir) == [live(index_dir).name]
+    assert answers_the_seed_question(index_dir)
+    assert "krill" in live(index_dir).joinpath("documents.jsonl").read_text(encoding="utf-8")
 
 
 # A full disk while saving
@@ -534,6 +584,6 @@ def test_save_killed_at_any_step_leaves_a_loadable_index_and_the_next_build_clea
 
     qa.build_index(make_corpus(tmp_path / "docs"), index_dir)
 
-    assert entries(index_dir) == ["CURRENT", *gen_folders(index_dir)]
+    assert entries(index_dir) == [".lock", "CURRENT", *gen_folders(index_dir)]
     assert len(gen_folders(index_dir)) == 1
     assert answers_the_seed_question(index_dir)

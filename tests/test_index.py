@@ -108,7 +108,7 @@ def test_failing_write_keeps_the_old_index(built, corpus, monkeypatch, target):
 
     assert search_all(qa.load_index(built)) == before
     assert gen_folders(built) == folders
-    assert sorted(p.name for p in built.iterdir()) == sorted(["CURRENT", *folders])
+    assert sorted(p.name for p in built.iterdir()) == sorted([".lock", "CURRENT", *folders])
 
 
 def test_rebuild_replaces_the_previous_generation(built, corpus):
@@ -187,6 +187,15 @@ def test_empty_folder_raises_empty_corpus_error(tmp_path):
 
     assert str(folder) in str(info.value)
     assert ".txt" in str(info.value)
+    assert not (tmp_path / "index").exists()
+
+
+def test_documents_of_only_whitespace_raise_empty_corpus_error(tmp_path):
+    blank = [qa.Document("spaces", "   \n\t  "), qa.Document("breaks", "\u2028\u3000\n\n", title="Blank")]
+
+    with pytest.raises(EmptyCorpusError, match="only whitespace"):
+        qa.build_index(blank, tmp_path / "index")
+
     assert not (tmp_path / "index").exists()
 
 
