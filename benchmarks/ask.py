@@ -41,7 +41,8 @@ import numpy as np  # noqa: E402
 from qa import Settings, build_index, load_index  # noqa: E402
 from qa.answer import Assistant  # noqa: E402
 from qa.evaluation import load_squad  # noqa: E402
-from qa.index import CANDIDATES, Index, _top, build_dense  # noqa: E402
+from qa.dense import build_dense  # noqa: E402
+from qa.index import CANDIDATES, Index, _top  # noqa: E402
 
 DEFAULT_SQUAD = ROOT.parent / "shared" / "eval" / "squad-v1.1" / "dev-v1.1.json"
 STAGES = ("embed query", "dense search", "bm25", "fusion", "answer")

@@ -17,7 +17,8 @@ from qa.chunking import Chunk, chunk_documents
 from qa.documents import Document, Skipped, file_hash, iter_documents, load_folder
 from qa.errors import EmptyCorpusError, QAError
 from qa.embedding import Embedder
-from qa.index import FORMAT_VERSION, Index, build_dense, chunk_input, load_index
+from qa.dense import build_dense
+from qa.index import FORMAT_VERSION, Index, chunk_input, load_index
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)

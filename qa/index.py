@@ -11,12 +11,12 @@ import numpy as np
 from qa import store
 from qa.bm25 import BM25Index
 from qa.chunking import Chunk
+from qa.dense import build_dense, rank_chunks
 from qa.documents import SURROGATE, Document, file_hash, list_files
 from qa.embedding import Embedder
 from qa.errors import IndexCorruptError, IndexMismatchError, QAError, QuestionError
 from qa.retrieval import Hit, rrf, score_fusion, top_fused
 from qa.settings import Settings
-from qa.threads import one_thread
 
 log = logging.getLogger(__name__)
 
@@ -43,68 +43,6 @@ def chunk_input(chunk: Chunk, doc: Document, settings: Settings) -> tuple[str, l
     prefix = f"{doc.title}\n" if settings.title_in_chunk and doc.title else ""
     shift = len(prefix) - chunk.start
     return prefix + chunk.text, [(a + shift, b + shift) for a, b in chunk.sentences]
-
-
-def dense_kind(n_vectors: int, settings: Settings) -> str:
-    """Which FAISS structure an index of ``n_vectors`` gets: exact while that is fast enough, IVF above."""
-    kind = settings.faiss_index
-    if kind == "auto":
-        kind = "flat" if n_vectors <= settings.faiss_flat_max else "ivf"
-    return "flat" if n_vectors < 2 else kind  # nothing to cluster or link
-
-
-def build_dense(vectors: np.ndarray, settings: Settings) -> tuple[Any, dict[str, Any]]:
-    """The FAISS index over ``vectors`` (inner product), and what the manifest records about it.
-
-    "ivf" and "hnsw" store 8-bit scalar-quantised vectors (a quarter of the memory) and are approximate;
-    ``Index._dense_ranking`` re-scores what they return with the exact vectors.
-    """
-    import faiss
-
-    n, dim = vectors.shape
-    kind = dense_kind(n, settings)
-    info: dict[str, Any] = {"kind": kind, "metric": "inner_product", "vectors": "sentences", "count": n}
-    if kind == "flat":
-        dense = faiss.IndexFlatIP(dim)
-        info["type"] = "IndexFlatIP"
-    elif kind == "hnsw":
-        dense = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, settings.faiss_hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        dense.hnsw.efConstruction = settings.faiss_ef_construction
-        dense.train(vectors)
-        info.update(type="IndexHNSWSQ", quantizer="8bit", M=settings.faiss_hnsw_m,
-                    efConstruction=settings.faiss_ef_construction, efSearch=settings.faiss_ef_search)
-    else:
-        nlist = min(settings.faiss_nlist or auto_nlist(n), n)
-        dense = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(dim), dim, nlist, faiss.ScalarQuantizer.QT_8bit,
-                                              faiss.METRIC_INNER_PRODUCT)
-        dense.cp.seed = 1234  # deterministic clustering: the same vectors give the same index
-        dense.train(_training_sample(vectors, nlist))
-        info.update(type="IndexIVFScalarQuantizer", quantizer="8bit", nlist=nlist, nprobe=settings.faiss_nprobe)
-    for start in range(0, n, 65536):  # in blocks: a memory-mapped array is never copied whole
-        dense.add(np.ascontiguousarray(vectors[start:start + 65536], dtype=np.float32))
-    return dense, info
-
-
-def auto_nlist(n: int) -> int:
-    """IVF lists for ``n`` vectors: 4 * sqrt(n), with at least 39 vectors a list for k-means (as txtai does)."""
-    return max(1, min(int(4 * np.sqrt(n)), n // 39))
-
-
-def _training_sample(vectors: np.ndarray, nlist: int) -> np.ndarray:
-    """At most 64 vectors per list, evenly spaced: k-means needs no more, and a memory-mapped array stays cold."""
-    step = max(1, len(vectors) // (64 * nlist))
-    return np.ascontiguousarray(vectors[::step], dtype=np.float32)
-
-
-def _search_params(dense: Any, settings: Settings, m: int) -> Any:
-    """Per-query FAISS parameters from the current settings (None for exact search)."""
-    import faiss
-
-    if isinstance(dense, faiss.IndexIVF):
-        return faiss.SearchParametersIVF(nprobe=min(settings.faiss_nprobe, dense.nlist))
-    if isinstance(dense, faiss.IndexHNSW):
-        return faiss.SearchParametersHNSW(efSearch=max(settings.faiss_ef_search, m))
-    return None
 
 
 class Index:
@@ -184,22 +122,8 @@ class Index:
         return dense_idx, bm25_idx
 
     def _dense_ranking(self, qvec: np.ndarray, n: int) -> np.ndarray:
-        """Chunks ordered by their best sentence's similarity, from the top sentences FAISS returns.
-
-        An approximate FAISS index returns candidates with approximate scores: they are re-scored with
-        the exact vectors, so only a sentence FAISS misses altogether can change the ranking.
-        """
-        m = min(len(self.vectors), max(4 * n, 200))
-        params = _search_params(self.dense, self.settings, m)
-        with one_thread():  # one query: threads would only wait for each other
-            _, found = self.dense.search(qvec[None, :], m, params=params)
-        rows = found[0][found[0] >= 0]
-        if params is not None and len(rows):
-            exact = np.asarray(self.vectors[np.sort(rows)] @ qvec)  # sorted rows read a memory map in order
-            rows = np.sort(rows)[np.argsort(-exact, kind="stable")]
-        chunks = self.sentence_chunk[rows]
-        _, first = np.unique(chunks, return_index=True)  # rows come best first: first sighting = best
-        return chunks[np.sort(first)][:n]
+        """Chunks ordered by their best sentence's similarity (see ``qa.dense.rank_chunks``)."""
+        return rank_chunks(self.dense, self.vectors, self.sentence_chunk, qvec, n, self.settings)
 
     def sentence_similarities(self, chunk_id: str, qvec: np.ndarray) -> np.ndarray:
         """Cosine of ``qvec`` with each sentence of a chunk, in ``chunk.sentences`` order."""

@@ -13,7 +13,7 @@ BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("score", "rrf")
-FAISS_INDEXES = ("auto", "flat", "ivf", "hnsw")
+FAISS_INDEXES = ("auto", "flat", "ivf", "ivfpq", "hnsw")
 
 # Settings that change what is stored in an index: a loaded index must agree on all of them.
 INDEX_SETTINGS = ("model", "chunk_size", "chunk_overlap", "title_in_chunk", "quantize")
@@ -39,9 +39,12 @@ class Settings:
     batch_size: int = 32
     quantize: bool = False  # int8 Linear layers: 1.5x faster embedding, slightly different vectors (README)
     # The FAISS structure over the sentence vectors, chosen when the index is built (benchmarks/scale.py):
-    faiss_index: str = "auto"  # "auto": "flat" (exact) up to faiss_flat_max vectors, "ivf" above; or one of them
+    faiss_index: str = "auto"  # "auto": "flat" (exact) up to faiss_flat_max vectors, "ivf" (8-bit codes) up to
+    # faiss_sq8_max, "ivfpq" (product-quantised codes) above; or one of them, or "hnsw" (qa/dense.py)
     faiss_flat_max: int = 100_000  # exact search stays under ~20 ms up to about here on 2 cores
+    faiss_sq8_max: int = 1_000_000  # 8-bit codes take dimension bytes a vector: 384 MB at this size
     faiss_nlist: int = 0  # IVF lists; 0: 4 * sqrt(vectors)
+    faiss_pq_m: int = 64  # "ivfpq": bytes a vector (sub-vectors of 8 bits), reduced to a divisor of the dimension
     faiss_nprobe: int = 48  # IVF lists searched per query (search time: may differ from the build's)
     faiss_hnsw_m: int = 32  # HNSW links per vector
     faiss_ef_construction: int = 80  # HNSW candidate list while building
@@ -70,10 +73,10 @@ class Settings:
             raise ConfigError(f"upload_max_files must be at least 1, got {self.upload_max_files}")
         if self.faiss_index not in FAISS_INDEXES:
             raise ConfigError(f"faiss_index must be one of {', '.join(FAISS_INDEXES)}, got {self.faiss_index!r}")
-        for name in ("faiss_flat_max", "faiss_nlist"):
+        for name in ("faiss_flat_max", "faiss_sq8_max", "faiss_nlist"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
-        for name in ("faiss_nprobe", "faiss_hnsw_m", "faiss_ef_construction", "faiss_ef_search"):
+        for name in ("faiss_nprobe", "faiss_pq_m", "faiss_hnsw_m", "faiss_ef_construction", "faiss_ef_search"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.model:

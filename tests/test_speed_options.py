@@ -11,7 +11,7 @@ from helpers import SEEDS_DIR, hit_keys
 from qa.cli import main
 from qa.embedding import pool_spans
 from qa.errors import ConfigError, IndexMismatchError
-from qa.index import auto_nlist, dense_kind
+from qa.dense import auto_nlist, dense_kind, pq_subquantizers
 
 DOCS = [
     qa.Document("bees", "Honey bees dance to tell the hive where flowers are. A queen lays up to two thousand eggs "
@@ -105,9 +105,26 @@ def test_small_indexes_search_exactly(flat_index):
     assert isinstance(flat_index.dense, faiss.IndexFlatIP)
 
 
-@pytest.mark.parametrize(("n", "kind"), [(10, "flat"), (11, "ivf")])
-def test_auto_switches_to_ivf_above_the_flat_threshold(n, kind):
-    assert dense_kind(n, qa.Settings(faiss_flat_max=10)) == kind
+@pytest.mark.parametrize(("n", "kind"), [(1, "flat"), (10, "flat"), (11, "ivf"), (20, "ivf"), (21, "ivfpq")])
+def test_auto_picks_exact_then_8bit_then_product_quantised_codes_by_size(n, kind):
+    assert dense_kind(n, qa.Settings(faiss_flat_max=10, faiss_sq8_max=20)) == kind
+
+
+@pytest.mark.parametrize(("dim", "wanted", "m"), [(384, 64, 64), (768, 64, 64), (100, 64, 50), (7, 64, 7), (384, 5, 4)])
+def test_product_quantisation_splits_the_dimension_evenly(dim, wanted, m):
+    assert pq_subquantizers(dim, wanted) == m
+
+
+def test_an_index_above_both_thresholds_gets_ivfpq_recorded_in_the_manifest(tmp_path):
+    settings = qa.Settings(faiss_flat_max=5, faiss_sq8_max=6, retrieval="dense")
+    qa.build_index(DOCS, tmp_path / "ix", settings)
+
+    index = qa.load_index(tmp_path / "ix", settings)
+
+    assert isinstance(index.dense, faiss.IndexIVFPQ)
+    info = index.manifest["faiss"]
+    assert (info["kind"], info["type"], info["count"]) == ("ivfpq", "IndexIVFPQ", len(index.vectors))
+    assert info["quantizer"] == f"PQ64x{index.dense.pq.nbits}"
 
 
 def test_an_index_above_the_threshold_gets_ivf_recorded_in_the_manifest(tmp_path):
@@ -123,7 +140,7 @@ def test_an_index_above_the_threshold_gets_ivf_recorded_in_the_manifest(tmp_path
     assert info["nprobe"] == settings.faiss_nprobe
 
 
-@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+@pytest.mark.parametrize("kind", ["ivf", "ivfpq", "hnsw"])
 def test_an_approximate_index_searching_everything_ranks_like_exact_search(flat_index, kind):
     settings = qa.Settings(faiss_index=kind, faiss_nlist=3, faiss_nprobe=3, retrieval="dense")
 
