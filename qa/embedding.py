@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,9 +43,21 @@ def resolve_model(name: str) -> str:
     return name
 
 
-@functools.lru_cache(maxsize=4)
+_loading = threading.Lock()
+
+
 def load_model(name: str, quantize: bool = False) -> SentenceTransformer:
-    """Load (once per process) a sentence-transformers model on the CPU, offline; int8 Linear layers if ``quantize``."""
+    """Load (once per process) a sentence-transformers model on the CPU, offline; int8 Linear layers if ``quantize``.
+
+    Thread-safe: the web app warms the model up in the background while a first question may already
+    need it, and the cache alone would then load it twice.
+    """
+    with _loading:
+        return _load_model(name, quantize)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_model(name: str, quantize: bool) -> SentenceTransformer:
     # Weights must never be downloaded at run time; a user who wants a hub model sets HF_HUB_OFFLINE=0.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -181,11 +182,21 @@ def _library(assistant: Assistant, source_dir: str | Path | None, limits: Upload
     return DocumentLibrary(assistant, source, assistant.index.path, limits)
 
 
+def warm_up(index: Index) -> None:
+    """Load the embedding model and run it once; a failure is left for the first question to report."""
+    try:
+        index.embedder.encode_query("warm up")
+    except QAError as exc:
+        log.warning("could not load the embedding model yet: %s", exc)
+
+
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
     """Build or refresh the index if needed, then serve the chat (blocking)."""
     from qa.build import open_index
 
     index = open_index(settings.source_dir, settings.index_dir, settings, show_progress=True)
+    # The model (torch, sentence-transformers) loads while Gradio starts, not on the first question.
+    threading.Thread(target=warm_up, args=(index,), name="qa-warm-up", daemon=True).start()
     demo = create_demo(Assistant(index), settings.source_dir)
     # Gradio's own cap stops absurd uploads before they reach the disk; files a little over the limit still
     # reach the library, which names them in its per-file message.

@@ -228,3 +228,22 @@ def test_one_thread_runs_torch_and_faiss_on_one_thread_and_restores_the_counts()
         assert torch.get_num_threads() == 1  # the outer block still runs
 
     assert (torch.get_num_threads(), faiss.omp_get_max_threads()) == (2, 2)
+
+
+# Loading the model from two threads at once (the web app warms it up while a question may arrive)
+
+def test_two_threads_loading_the_model_at_once_share_one_copy():
+    import threading
+
+    from qa import embedding
+
+    embedding._load_model.cache_clear()  # as in a fresh process
+    loaded: list[object] = []
+    threads = [threading.Thread(target=lambda: loaded.append(embedding.load_model(qa.Settings().model)))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+
+    assert len(loaded) == 2 and loaded[0] is loaded[1]
