@@ -103,7 +103,7 @@ def staged(index: Index, assistant: Assistant, question: str) -> dict[str, tuple
     bm25_scores = index.bm25.scores(question)
     bm25_idx = _top(bm25_scores, n)
     lap("bm25")
-    cosines = {int(i): index.chunk_similarity(int(i), qvec) for i in {*dense_idx.tolist(), *bm25_idx.tolist()}}
+    cosines = index.chunk_similarities(sorted({*dense_idx.tolist(), *bm25_idx.tolist()}), qvec)
     fused = index._fuse(dense_idx, bm25_idx, cosines, bm25_scores, k)
     hits = [index._hit(i, score, rank, cosines[i], float(bm25_scores[i]))
             for rank, (i, score) in enumerate(fused, start=1)]

@@ -9,6 +9,8 @@ so quantisation only matters when it pushes a true neighbour out of the candidat
 from __future__ import annotations
 
 import logging
+import mmap
+import os
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,42 @@ from qa.threads import one_thread
 log = logging.getLogger(__name__)
 
 _ADD_BLOCK = 65536  # vectors added at a time: a memory-mapped array is never copied whole
+
+
+def advise_random(vectors: np.ndarray) -> None:
+    """Tell the kernel a memory-mapped vectors file is read at random rows (no read-ahead)."""
+    mapped = getattr(vectors, "_mmap", None)
+    if mapped is not None and hasattr(mapped, "madvise") and hasattr(mmap, "MADV_RANDOM"):
+        mapped.madvise(mmap.MADV_RANDOM)
+
+
+def read_ranges(vectors: np.ndarray, ranges: list[tuple[int, int]]) -> list[np.ndarray]:
+    """``[vectors[a:b] for a, b in ranges]``, read with ``pread`` when ``vectors`` is a memory-mapped file.
+
+    Touching scattered rows of a mapped file maps the surrounding cached pages too (the kernel's fault-around):
+    at 4.3M vectors, 200 queries re-scoring 400 rows each left 2.2 GB of the file resident in the process and
+    took 11-14 ms a query in page faults. Reading the rows takes ~1 ms and leaves them in the page cache only.
+    """
+    if not (isinstance(vectors, np.memmap) and isinstance(vectors.base, mmap.mmap) and vectors.filename):
+        return [np.asarray(vectors[a:b]) for a, b in ranges]
+    dim, dtype = vectors.shape[1], vectors.dtype
+    row_bytes = dim * dtype.itemsize
+    fd = os.open(vectors.filename, os.O_RDONLY)
+    try:
+        blocks = [os.pread(fd, (b - a) * row_bytes, vectors.offset + a * row_bytes) if b > a else b""
+                  for a, b in ranges]
+    finally:
+        os.close(fd)
+    if any(len(block) != (b - a) * row_bytes for block, (a, b) in zip(blocks, ranges, strict=True)):
+        raise OSError(f"{vectors.filename} is shorter than its header says: rebuild the index")
+    return [np.frombuffer(block, dtype=dtype).reshape(-1, dim) for block in blocks]
+
+
+def read_rows(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``vectors[rows]`` as a new array, read as ``read_ranges`` does."""
+    if not len(rows):
+        return np.zeros((0, vectors.shape[1]), vectors.dtype)
+    return np.concatenate(read_ranges(vectors, [(r, r + 1) for r in rows.tolist()]))
 
 
 def dense_kind(n_vectors: int, settings: Settings) -> str:
@@ -122,8 +160,8 @@ def rank_chunks(dense: Any, vectors: np.ndarray, sentence_chunk: np.ndarray, qve
         _, found = dense.search(qvec[None, :], m, params=params)
     rows = found[0][found[0] >= 0]
     if params is not None and len(rows):
-        rows = np.sort(rows)  # in file order: a memory map is read forwards
-        exact = np.asarray(vectors[rows] @ qvec)
+        rows = np.sort(rows)  # in file order
+        exact = read_rows(vectors, rows) @ qvec
         rows = rows[np.argsort(-exact, kind="stable")]
     chunks = sentence_chunk[rows]
     _, first = np.unique(chunks, return_index=True)  # rows come best first: first sighting = best

@@ -11,7 +11,7 @@ import numpy as np
 from qa import store
 from qa.bm25 import BM25Index
 from qa.chunking import Chunk
-from qa.dense import build_dense, rank_chunks
+from qa.dense import advise_random, build_dense, rank_chunks, read_ranges
 from qa.documents import SURROGATE, Document, file_hash, list_files
 from qa.embedding import Embedder
 from qa.errors import IndexCorruptError, IndexMismatchError, QAError, QuestionError
@@ -99,7 +99,7 @@ class Index:
         n = min(max(CANDIDATES, k), len(self.chunks))
         bm25_scores = self.bm25.scores(query)
         dense_idx, bm25_idx = self._rankings(qvec, bm25_scores, n)
-        cosines = {int(i): self.chunk_similarity(int(i), qvec) for i in {*dense_idx.tolist(), *bm25_idx.tolist()}}
+        cosines = self.chunk_similarities(sorted({*dense_idx.tolist(), *bm25_idx.tolist()}), qvec)
         fused = self._fuse(dense_idx, bm25_idx, cosines, bm25_scores, k)
         return [self._hit(i, score, rank, cosines[i], float(bm25_scores[i]))
                 for rank, (i, score) in enumerate(fused, start=1)], qvec
@@ -128,14 +128,15 @@ class Index:
     def sentence_similarities(self, chunk_id: str, qvec: np.ndarray) -> np.ndarray:
         """Cosine of ``qvec`` with each sentence of a chunk, in ``chunk.sentences`` order."""
         i = self._chunk_row[chunk_id]
-        return self.vectors[self.sentence_ptr[i]:self.sentence_ptr[i + 1]] @ qvec
+        return read_ranges(self.vectors, [(self.sentence_ptr[i], self.sentence_ptr[i + 1])])[0] @ qvec
 
     def chunk(self, chunk_id: str) -> Chunk:
         return self.chunks[self._chunk_row[chunk_id]]
 
-    def chunk_similarity(self, i: int, qvec: np.ndarray) -> float:
-        sims = self.vectors[self.sentence_ptr[i]:self.sentence_ptr[i + 1]] @ qvec
-        return float(sims.max()) if len(sims) else 0.0
+    def chunk_similarities(self, rows: list[int], qvec: np.ndarray) -> dict[int, float]:
+        """Each chunk's (by row) dense score: its best sentence's cosine with ``qvec``."""
+        blocks = read_ranges(self.vectors, [(self.sentence_ptr[i], self.sentence_ptr[i + 1]) for i in rows])
+        return {i: float((block @ qvec).max()) if len(block) else 0.0 for i, block in zip(rows, blocks, strict=True)}
 
     def _hit(self, i: int, score: float, rank: int, cosine: float, bm25: float) -> Hit:
         chunk = self.chunks[i]
@@ -257,6 +258,7 @@ def load_index(index_dir: Path | str | None = None, settings: Settings | None = 
         # Memory-mapped: pages are read when a search touches them, so a large index loads at once and
         # costs little resident memory; FAISS keeps its own (quantised, for large indexes) copy.
         vectors = np.load(folder / "vectors.npy", mmap_mode="r", allow_pickle=False)
+        advise_random(vectors)
         bm25 = BM25Index.load(folder / "bm25")
         dense = faiss.read_index(str(folder / "dense.faiss"))
     except IndexCorruptError:

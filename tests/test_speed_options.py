@@ -11,7 +11,7 @@ from helpers import SEEDS_DIR, hit_keys
 from qa.cli import main
 from qa.embedding import pool_spans
 from qa.errors import ConfigError, IndexMismatchError
-from qa.dense import auto_nlist, dense_kind, pq_subquantizers
+from qa.dense import auto_nlist, dense_kind, pq_subquantizers, read_ranges, read_rows
 
 DOCS = [
     qa.Document("bees", "Honey bees dance to tell the hive where flowers are. A queen lays up to two thousand eggs "
@@ -184,6 +184,17 @@ def test_loaded_vectors_are_memory_mapped_and_give_the_same_hits(tmp_path, flat_
     assert all_hits(loaded) == all_hits(flat_index)
     assert loaded.sentence_similarities(loaded.chunks[0].id, flat_index.vectors[0]) == \
         pytest.approx(flat_index.sentence_similarities(flat_index.chunks[0].id, flat_index.vectors[0]))
+
+
+def test_rows_of_a_memory_mapped_file_are_read_exactly(tmp_path, flat_index):
+    qa.build_index(DOCS, tmp_path / "ix", flat_index.settings)
+    mapped = qa.load_index(tmp_path / "ix", flat_index.settings).vectors
+    rows = np.array([0, 3, 4, len(mapped) - 1])
+
+    assert np.array_equal(read_rows(mapped, rows), flat_index.vectors[rows])
+    assert [b.tolist() for b in read_ranges(mapped, [(2, 5), (1, 1), (0, len(mapped))])] == \
+        [flat_index.vectors[2:5].tolist(), [], flat_index.vectors.tolist()]
+    assert read_rows(mapped, np.array([], dtype=np.int64)).shape == (0, mapped.shape[1])
 
 
 def test_update_of_a_memory_mapped_index_equals_a_full_build(tmp_path):
