@@ -258,3 +258,27 @@ def test_two_threads_loading_the_model_at_once_share_one_copy():
         thread.join(120)
 
     assert len(loaded) == 2 and loaded[0] is loaded[1]
+
+
+# Batches ordered by token count
+
+def test_passage_vectors_equal_the_models_own_encode_whatever_the_batching():
+    embedder = qa.embedding.Embedder(batch_size=3)
+    texts = [d.text * n for d in DOCS for n in (1, 3)] + ["Pi is 3.14159265358979323846 2718281828 1.41421356."]
+    spans = [[(0, len(t))] for t in texts]
+
+    passages, sentences = embedder.encode_passages(texts, spans)
+
+    expected = embedder.model.encode(texts, batch_size=32, normalize_embeddings=True)
+    assert np.allclose(passages, expected, atol=1e-5)
+    alone = np.concatenate([embedder.encode_passages([t], [s])[1] for t, s in zip(texts, spans, strict=True)])
+    assert np.allclose(sentences, alone, atol=1e-5)
+
+
+def test_batches_go_longest_first_by_tokens_not_characters():
+    embedder = qa.embedding.Embedder()
+    digits = "3.14159 2.71828 1.41421 1.73205"  # few characters, many tokens
+    words = "The quiet harbour town slept all night long."  # more characters, fewer tokens
+
+    assert embedder.batch_order([words, digits]) == [1, 0]
+    assert embedder.batch_order([]) == []
