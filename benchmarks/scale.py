@@ -235,14 +235,13 @@ def child_serve(folder: Path) -> dict[str, Any]:
     import faiss
 
     from qa.bm25 import BM25Index
-    from qa.dense import advise_random, rank_chunks
+    from qa.dense import rank_chunks
     from qa.index import _top
     from qa.settings import Settings
 
     import bm25s  # noqa: F401 - imported before the clock starts, as faiss is
     started = time.perf_counter()
     vectors = np.load(folder / "vectors.npy", mmap_mode="r", allow_pickle=False)
-    advise_random(vectors)
     dense = faiss.read_index(str(folder / "dense.faiss"))
     bm25 = BM25Index.load(folder / "bm25")
     load_seconds = time.perf_counter() - started

@@ -44,7 +44,7 @@ def settings_options(fn: F) -> F:
         click.option("--min-score", type=float, help="Abstain when the best sentence's score (cosine + term "
                                                      "coverage) is below this. [env QA_MIN_SCORE; default 0.80]"),
         click.option("--quantize/--no-quantize", default=None,
-                     help="Embed with int8 weights: about 1.5x faster, slightly different vectors; an index built "
+                     help="Embed with int8 weights: about 2x faster indexing, slightly different vectors; an index built "
                           "one way is refused the other way. [env QA_QUANTIZE; default off]"),
     ]
     for option in reversed(options):

@@ -23,13 +23,6 @@ log = logging.getLogger(__name__)
 _ADD_BLOCK = 65536  # vectors added at a time: a memory-mapped array is never copied whole
 
 
-def advise_random(vectors: np.ndarray) -> None:
-    """Tell the kernel a memory-mapped vectors file is read at random rows (no read-ahead)."""
-    mapped = getattr(vectors, "_mmap", None)
-    if mapped is not None and hasattr(mapped, "madvise") and hasattr(mmap, "MADV_RANDOM"):
-        mapped.madvise(mmap.MADV_RANDOM)
-
-
 def read_ranges(vectors: np.ndarray, ranges: list[tuple[int, int]]) -> list[np.ndarray]:
     """``[vectors[a:b] for a, b in ranges]``, read with ``pread`` when ``vectors`` is a memory-mapped file.
 

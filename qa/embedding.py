@@ -81,7 +81,7 @@ def quantize_linear(model: SentenceTransformer) -> SentenceTransformer:
     """The model with every Linear layer's weights in int8 (per output channel), activations quantised on the fly.
 
     Per-channel weights keep passage vectors at cosine 0.98 with the float model on SQuAD paragraphs
-    (0.93 with one scale per tensor) and encode 1.5x faster on this CPU (benchmarks/build.py).
+    (0.93 with one scale per tensor) and build indexes 2.1x faster on this CPU (benchmarks/build.py).
     torch marks this API deprecated in favour of torchao, which is not a dependency; it still works.
     """
     import warnings

@@ -11,7 +11,7 @@ import numpy as np
 from qa import store
 from qa.bm25 import BM25Index
 from qa.chunking import Chunk
-from qa.dense import advise_random, build_dense, rank_chunks, read_ranges
+from qa.dense import build_dense, rank_chunks, read_ranges
 from qa.documents import SURROGATE, Document, file_hash, list_files
 from qa.embedding import Embedder
 from qa.errors import IndexCorruptError, IndexMismatchError, QAError, QuestionError
@@ -255,10 +255,9 @@ def load_index(index_dir: Path | str | None = None, settings: Settings | None = 
     try:
         documents = [Document.from_dict(d) for d in store.read_jsonl(folder / "documents.jsonl")]
         chunks = [Chunk.from_dict(c) for c in store.read_jsonl(folder / "chunks.jsonl")]
-        # Memory-mapped: pages are read when a search touches them, so a large index loads at once and
-        # costs little resident memory; FAISS keeps its own (quantised, for large indexes) copy.
+        # Memory-mapped: a large index loads at once; searches read the rows they re-score with pread
+        # (qa.dense.read_ranges) and an update reads whole ranges. FAISS keeps its own copy.
         vectors = np.load(folder / "vectors.npy", mmap_mode="r", allow_pickle=False)
-        advise_random(vectors)
         bm25 = BM25Index.load(folder / "bm25")
         dense = faiss.read_index(str(folder / "dense.faiss"))
     except IndexCorruptError:

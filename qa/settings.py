@@ -37,7 +37,7 @@ class Settings:
     index_dir: Path = Path("index")
     source_dir: Path = Path("seeds")
     batch_size: int = 32
-    quantize: bool = False  # int8 Linear layers: 1.5x faster embedding, slightly different vectors (README)
+    quantize: bool = False  # int8 Linear layers: ~2x faster embedding, slightly different vectors (README)
     # The FAISS structure over the sentence vectors, chosen when the index is built (benchmarks/scale.py):
     faiss_index: str = "auto"  # "auto": "flat" (exact) up to faiss_flat_max vectors, "ivf" (8-bit codes) up to
     # faiss_sq8_max, "ivfpq" (product-quantised codes) above; or one of them, or "hnsw" (qa/dense.py)
