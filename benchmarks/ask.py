@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import socket
 import subprocess
@@ -36,6 +35,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import DEFAULT_SQUAD, write_report  # noqa: E402
+
 import numpy as np  # noqa: E402
 
 from qa import Settings, build_index, load_index  # noqa: E402
@@ -44,7 +45,6 @@ from qa.evaluation import load_squad  # noqa: E402
 from qa.dense import build_dense  # noqa: E402
 from qa.index import CANDIDATES, Index, _top  # noqa: E402
 
-DEFAULT_SQUAD = ROOT.parent / "shared" / "eval" / "squad-v1.1" / "dev-v1.1.json"
 STAGES = ("embed query", "dense search", "bm25", "fusion", "answer")
 
 
@@ -215,9 +215,7 @@ def main() -> None:
         if not args.no_cold_start:
             report["cold_start"] = cold_start(Path(tmp))
     print_tables(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1))
-    print(f"\nwrote {args.out}")
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import pstats
 import sys
 import tempfile
@@ -37,13 +36,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import DEFAULT_SQUAD, write_report  # noqa: E402
+
 from qa import Settings, build_index  # noqa: E402
 from qa.chunking import chunk_documents  # noqa: E402
 from qa.embedding import Embedder  # noqa: E402
 from qa.evaluation import load_squad  # noqa: E402
 from qa.index import chunk_input  # noqa: E402
 
-DEFAULT_SQUAD = ROOT.parent / "shared" / "eval" / "squad-v1.1" / "dev-v1.1.json"
 VARIANTS = ("build", "encode", "encode, build's batches", "build int8", "encode int8")
 
 
@@ -156,9 +156,7 @@ def main() -> None:
         if args.profile:
             report["profile"] = profile_build(docs, Path(tmp))
     print_table(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1))
-    print(f"\nwrote {args.out}")
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

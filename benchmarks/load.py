@@ -10,7 +10,6 @@ peak RSS (server and clients together: one model, one index, shared). Writes ben
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import socket
 import sys
@@ -24,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from common import write_report  # noqa: E402
 from qa import Assistant, Settings, open_index  # noqa: E402
 from qa.webapp import create_demo  # noqa: E402
 
@@ -98,9 +98,7 @@ def main() -> None:
     print(f"| {args.users} | {elapsed:.0f} | {report['served']} | {report['errors']} | "
           f"{report['requests_per_second']:.1f} | {report['latency_p50_ms']:.0f} | {report['latency_p95_ms']:.0f} | "
           f"{report['peak_rss_mb']:.0f} |")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1))
-    print(f"wrote {args.out}")
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -25,13 +25,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import DEFAULT_SQUAD, write_report  # noqa: E402
+
 import numpy as np  # noqa: E402
 
 from qa import Settings, build_index  # noqa: E402
 from qa.answer import Assistant  # noqa: E402
 from qa.evaluation import EvalQuestion, answer_metrics, load_squad, ranking_metrics, run_questions  # noqa: E402
 
-DEFAULT_SQUAD = ROOT.parent / "shared" / "eval" / "squad-v1.1" / "dev-v1.1.json"
 VARIANTS: dict[str, dict[str, Any]] = {
     "bm25 only": {"retrieval": "bm25"},
     "dense only (best sentence)": {"retrieval": "dense"},
@@ -148,9 +149,7 @@ def main() -> None:
     report[f"seconds_{args.part}"] = time.perf_counter() - started
     if "retrieval" in report and "abstention" in report:
         print_tables(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1))
-    print(f"\nwrote {args.out}")
+    write_report(report, args.out)
 
 if __name__ == "__main__":
     main()

@@ -11,17 +11,17 @@ Prints a table and writes benchmarks/results/quantize_eval.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import DEFAULT_SQUAD, write_report  # noqa: E402
+
 from qa import Settings  # noqa: E402
 from qa.evaluation import evaluate  # noqa: E402
 
-DEFAULT_SQUAD = ROOT.parent / "shared" / "eval" / "squad-v1.1" / "dev-v1.1.json"
 METRICS = ("recall@1", "recall@5", "recall@20", "mrr@10", "ndcg@10")
 
 
@@ -47,9 +47,7 @@ def main() -> None:
     delta = reports["int8"]["retrieval"]["recall@5"] - reports["plain"]["retrieval"]["recall@5"]
     result = {"command": f"python benchmarks/quantize_eval.py{f' --limit {args.limit}' if args.limit else ''}",
               **reports, "recall@5_difference_points": 100 * delta}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
-    print(f"\nwrote {args.out}")
+    write_report(result, args.out)
 
 
 if __name__ == "__main__":

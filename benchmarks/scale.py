@@ -47,6 +47,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import write_report  # noqa: E402
+
 DIM = 384
 TOPICS = 1000
 PER_SUBTOPIC = 20
@@ -367,9 +369,7 @@ def main() -> None:
     print_table(rows)
     report = {"sizes": rows, "kind": args.kind, "what_a_chunk_is": f"1 + Poisson({SENTENCES_MEAN - 1:g}) sentence vectors and one BM25 document",
               "data": "synthetic: see the docstring of benchmarks/scale.py"}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1))
-    print(f"\nwrote {args.out}")
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

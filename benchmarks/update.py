@@ -14,7 +14,6 @@ Prints a table and writes benchmarks/results/update.json.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import tempfile
@@ -25,11 +24,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import DEFAULT_SQUAD, write_report  # noqa: E402
+
 from qa import Settings, build_index, update_index  # noqa: E402
 from qa.embedding import Embedder  # noqa: E402
 from qa.evaluation import load_squad  # noqa: E402
 
-DEFAULT_SQUAD = ROOT.parent / "shared" / "eval" / "squad-v1.1" / "dev-v1.1.json"
 ADDED = " A sentence added for the update benchmark mentions a lighthouse keeper and his notebook."
 
 
@@ -116,9 +116,7 @@ def main() -> None:
     args = parser.parse_args()
     report = run(args.squad, args.docs, args.queries)
     print_table(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1))
-    print(f"\nwrote {args.out}")
+    write_report(report, args.out)
     if not report["same_hits_as_full_rebuild"]:
         sys.exit("the updated index does not give the same hits as a full rebuild")
 
