@@ -84,7 +84,8 @@ class Index:
         return f"Index({len(self.documents)} documents, {len(self.chunks)} chunks, path={str(self.path)!r})"
 
     def search(self, query: str, k: int | None = None) -> list[Hit]:
-        """The ``k`` best passages for ``query``: dense and BM25 rankings fused by RRF."""
+        """The ``k`` best passages for ``query``: dense and BM25 candidates fused (``settings.fusion``: score
+        fusion by default, or reciprocal rank fusion)."""
         return self.retrieve(query, k)[0]
 
     def retrieve(self, query: str, k: int | None = None,
