@@ -122,13 +122,14 @@ def upload_messages(library: DocumentLibrary, paths: list[str] | None, progress:
     yield f"{format_upload_results(results)}\n\n{format_index_info(library.assistant.index)}"
 
 
-def create_demo(assistant: Assistant, source_dir: str | Path | None = None, limits: UploadLimits | None = None
-                ) -> gr.Blocks:
+def create_demo(assistant: Assistant, source_dir: str | Path | None = None, limits: UploadLimits | None = None,
+                library: DocumentLibrary | None = None, read_only: bool = False) -> gr.Blocks:
     """The chat page; with a document folder (``source_dir``, else the one the index was built from) and an
-    index saved in a folder, files dropped beside the chat are added to the folder and indexed."""
+    index saved in a folder, files dropped beside the chat are added to the folder and indexed (through
+    ``library`` when given, e.g. shared with the HTTP API); ``read_only`` turns uploads off."""
     import gradio as gr
 
-    library = _library(assistant, source_dir, limits)
+    library = None if read_only else library or _library(assistant, source_dir, limits)
 
     def chat(message: str, history: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         # Read the live assistant once: an upload may swap it while this answer is being written.
@@ -191,14 +192,23 @@ def warm_up(index: Index) -> None:
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Build or refresh the index if needed, then serve the chat (blocking)."""
+    """Build or refresh the index if needed, then serve the chat, the HTTP API and MCP on one port (blocking)."""
+    from qa.api import AppState
+    from qa.auth import Users, check_exposure
     from qa.build import open_index
+    from qa.server import create_app, run_app
 
+    users = Users.from_settings(settings)
+    check_exposure(host, users, settings.no_auth)  # before any work: a refusal comes at once
     index = open_index(settings.source_dir, settings.index_dir, settings, show_progress=True)
     # The model (torch, sentence-transformers) loads while Gradio starts, not on the first question.
     threading.Thread(target=warm_up, args=(index,), name="qa-warm-up", daemon=True).start()
-    demo = create_demo(Assistant(index), settings.source_dir)
+    assistant = Assistant(index)
+    library = None if settings.read_only else _library(assistant, settings.source_dir, None)
+    demo = create_demo(assistant, settings.source_dir, library=library, read_only=settings.read_only)
     # Gradio's own cap stops absurd uploads before they reach the disk; files a little over the limit still
     # reach the library, which names them in its per-file message.
     cap = int(4 * settings.upload_max_mb * MB)
-    demo.queue(default_concurrency_limit=4).launch(server_name=host, server_port=port, max_file_size=cap)
+    app = create_app(demo.queue(default_concurrency_limit=4), AppState(assistant, library, settings.read_only),
+                     users, host, port, max_file_size=cap)
+    run_app(app, host, port)
