@@ -15,6 +15,7 @@ from qa.webapp import serve
 if __name__ == "__main__":
     configure_logging(logging.INFO)
     try:
-        serve(Settings.from_env(), host=os.environ.get("QA_HOST", "127.0.0.1"), port=int(os.environ.get("QA_PORT", "7860")))
+        serve(Settings.from_env(), host=os.environ.get("QA_HOST", "127.0.0.1"),
+              port=int(os.environ.get("QA_PORT", "7860")))
     except QAError as exc:  # e.g. no sign-in on a public address: one line, not a traceback
         raise SystemExit(f"error: {exc}") from None

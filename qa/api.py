@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -24,7 +24,8 @@ from qa.answer import Answer, Assistant
 from qa.api_models import (AskRequest, AskResponse, DocumentsResponse, ErrorResponse, HealthResponse, SearchRequest,
                            SearchResponse, Timing, UploadResponse, ask_response, document_out, hit_out, upload_out)
 from qa.errors import (EmptyCorpusError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, ModelLoadError,
-                       QAError)
+                       QAError, QuestionError)
+from qa.retrieval import Hit
 from qa.uploads import ADDED, MB, REJECTED, DocumentLibrary
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,13 @@ def ask_with(assistant: Assistant, request: AskRequest) -> Answer:
     return assistant.ask(request.question, history=history) if HISTORY_SUPPORTED else assistant.ask(request.question)
 
 
+def search_with(assistant: Assistant, query: str, k: int | None) -> list[Hit]:
+    """The best passages for ``query``; QuestionError for a blank one (the index would just find nothing)."""
+    if isinstance(query, str) and not query.strip():
+        raise QuestionError("the query is empty: give some words to search for")
+    return assistant.index.search(query, k or assistant.k)
+
+
 def create_api(state: AppState) -> FastAPI:
     """The /api application (mount it at /api): its routes, error handlers and OpenAPI docs at /api/docs."""
     api = FastAPI(title="qa", summary="Ask your documents: verbatim quotes with exact citations.",
@@ -101,8 +109,9 @@ def create_api(state: AppState) -> FastAPI:
     def search(request: SearchRequest) -> SearchResponse:
         started = time.perf_counter()
         with asks:
-            hits = state.live.index.search(request.query, request.k)
-        return SearchResponse(query=request.query, hits=[hit_out(h) for h in hits], timing=Timing(total_ms=_ms(started)))
+            hits = search_with(state.live, request.query, request.k)
+        return SearchResponse(query=request.query, hits=[hit_out(h) for h in hits],
+                              timing=Timing(total_ms=_ms(started)))
 
     @api.get("/documents", response_model=DocumentsResponse, summary="The documents in the index")
     def documents() -> DocumentsResponse:
@@ -113,7 +122,7 @@ def create_api(state: AppState) -> FastAPI:
               responses={200: {"model": UploadResponse, "description": "Nothing new: every file was already there"},
                          403: {"model": ErrorResponse}, 413: {"model": ErrorResponse}},
               summary="Add documents (.txt, .md, .html, .pdf); they are indexed before the answer")
-    def upload(files: list[UploadFile] = File(description="One or more files.")) -> Response:
+    def upload(files: Annotated[list[UploadFile], File(description="One or more files.")]) -> Response:
         return _upload(state.writable(), files)
 
     @api.get("/health", response_model=HealthResponse, summary="Whether the index is loaded, and its size")
@@ -151,10 +160,13 @@ def _upload(library: DocumentLibrary, files: list[UploadFile]) -> Response:
     return JSONResponse(body.model_dump(), status_code=status)
 
 
-def _refuse_writes_early(state: AppState) -> Callable[[Request, Callable[..., Awaitable[Response]]], Awaitable[Response]]:
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _refuse_writes_early(state: AppState) -> Callable[[Request, Handler], Awaitable[Response]]:
     """Refuse an upload or removal before its body is read: while read-only, or when it is far too large."""
 
-    async def middleware(request: Request, call_next: Callable[..., Awaitable[Response]]) -> Response:
+    async def middleware(request: Request, call_next: Handler) -> Response:
         path = request.url.path.removeprefix(request.scope.get("root_path", ""))
         if request.method in ("POST", "DELETE") and path.startswith("/documents"):
             try:

@@ -214,7 +214,8 @@ def serve(source: Path | None, host: str, port: int, auth: tuple[str, ...], auth
     from qa.webapp import serve as serve_app
 
     if any("," in entry for entry in auth):
-        raise click.BadParameter("a comma cannot be given in --auth; put such a user in --auth-file", param_hint="--auth")
+        raise click.BadParameter("a comma cannot be given in --auth; put such a user in --auth-file",
+                                 param_hint="--auth")
     settings = make_settings(auth=",".join(auth) or None, auth_file=str(auth_file) if auth_file else None, **opts)
     serve_app(settings.replace(source_dir=source), host=host, port=port)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from qa.api import AppState
+from qa.api import AppState, search_with
 from qa.api_models import MAX_K, HitOut, hit_out
 from qa.errors import QAError
 from qa.index import page_of
@@ -64,7 +64,7 @@ def create_mcp(state: AppState) -> MCPServer:
         if not 1 <= k <= MAX_K:
             raise ToolError(f"k must be between 1 and {MAX_K}, got {k}")
         try:
-            return SearchResult(hits=[hit_out(h) for h in state.live.index.search(query, k)])
+            return SearchResult(hits=[hit_out(h) for h in search_with(state.live, query, k)])
         except QAError as exc:
             raise ToolError(str(exc)) from exc
 

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
+from qa.answer import Assistant
 from qa.api import AppState, create_api
-from qa.auth import BasicAuthMiddleware, Users
+from qa.auth import BasicAuthMiddleware, Users, check_exposure
+from qa.settings import Settings
+from qa.uploads import MB
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -21,6 +25,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
+
+
+def build_app(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> FastAPI:
+    """Check sign-in, build or refresh the index if needed, and make the app that serves it (not yet serving)."""
+    from qa.build import open_index
+    from qa.webapp import _library, create_demo, warm_up
+
+    users = Users.from_settings(settings)
+    check_exposure(host, users, settings.no_auth)  # before any work: a refusal comes at once
+    index = open_index(settings.source_dir, settings.index_dir, settings, show_progress=True)
+    # The model (torch, sentence-transformers) loads while Gradio starts, not on the first question.
+    threading.Thread(target=warm_up, args=(index,), name="qa-warm-up", daemon=True).start()
+    assistant = Assistant(index)
+    library = None if settings.read_only else _library(assistant, settings.source_dir, None)
+    demo = create_demo(assistant, settings.source_dir, library=library, read_only=settings.read_only)
+    # Gradio's own cap stops absurd uploads before they reach the disk; files a little over the limit still
+    # reach the library, which names them in its per-file message.
+    cap = int(4 * settings.upload_max_mb * MB)
+    return create_app(demo.queue(default_concurrency_limit=4), AppState(assistant, library, settings.read_only),
+                      users, host, port, max_file_size=cap)
 
 
 def create_app(demo: gr.Blocks, state: AppState, users: Users | None = None, host: str = "127.0.0.1",

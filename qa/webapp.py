@@ -4,7 +4,6 @@ from __future__ import annotations
 import html
 import logging
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -193,22 +192,6 @@ def warm_up(index: Index) -> None:
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
     """Build or refresh the index if needed, then serve the chat, the HTTP API and MCP on one port (blocking)."""
-    from qa.api import AppState
-    from qa.auth import Users, check_exposure
-    from qa.build import open_index
-    from qa.server import create_app, run_app
+    from qa.server import build_app, run_app
 
-    users = Users.from_settings(settings)
-    check_exposure(host, users, settings.no_auth)  # before any work: a refusal comes at once
-    index = open_index(settings.source_dir, settings.index_dir, settings, show_progress=True)
-    # The model (torch, sentence-transformers) loads while Gradio starts, not on the first question.
-    threading.Thread(target=warm_up, args=(index,), name="qa-warm-up", daemon=True).start()
-    assistant = Assistant(index)
-    library = None if settings.read_only else _library(assistant, settings.source_dir, None)
-    demo = create_demo(assistant, settings.source_dir, library=library, read_only=settings.read_only)
-    # Gradio's own cap stops absurd uploads before they reach the disk; files a little over the limit still
-    # reach the library, which names them in its per-file message.
-    cap = int(4 * settings.upload_max_mb * MB)
-    app = create_app(demo.queue(default_concurrency_limit=4), AppState(assistant, library, settings.read_only),
-                     users, host, port, max_file_size=cap)
-    run_app(app, host, port)
+    run_app(build_app(settings, host, port), host, port)
