@@ -89,7 +89,10 @@ class DocumentLibrary:
         """The library over the index in ``settings.index_dir``; its folder is ``source_dir``, else the one the
         index was built from, else ``settings.source_dir``."""
         index = load_index(settings.index_dir, settings)
-        source = source_dir or index.manifest.get("source") or settings.source_dir
+        source = Path(source_dir or index.manifest.get("source") or settings.source_dir)
+        if not source.is_dir():
+            raise DocumentError(f"document folder {str(source)!r} does not exist: give the folder the index was built "
+                                "from (--source in the CLI)")
         return cls(Assistant(index), source, settings.index_dir)
 
     @property
