@@ -242,3 +242,9 @@ def eval_command(dataset: Path, retrieval: str | None, limit: int | None, as_jso
     settings = make_settings(retrieval=retrieval, index_dir=index_dir, **opts)
     report = evaluate(dataset, settings, limit, index_dir, show_progress=True)
     click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1) if as_json else format_report(report))
+
+
+# The `qa docs` commands live in their own module; it imports the helpers above, so it is loaded last.
+from qa.cli_docs import docs  # noqa: E402
+
+main.add_command(docs)

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 from qa.answer import Answer, Assistant, Citation
 from qa.errors import QAError
 from qa.index import Index
+from qa.library import DocumentLibrary
 from qa.retrieval import Hit
 from qa.settings import Settings
-from qa.uploads import MB, DocumentLibrary, Progress, UploadLimits, UploadResult
+from qa.uploads import MB, Progress, UploadLimits, UploadResult
 
 if TYPE_CHECKING:
     import gradio as gr
