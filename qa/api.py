@@ -19,14 +19,17 @@ from typing import Annotated, Any
 from fastapi import FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.answer import Answer, Assistant
-from qa.api_models import (AskRequest, AskResponse, DocumentsResponse, ErrorResponse, HealthResponse, SearchRequest,
-                           SearchResponse, Timing, UploadResponse, ask_response, document_out, hit_out, upload_out)
+from qa.api_models import (AskRequest, AskResponse, DocumentsResponse, ErrorResponse, HealthResponse, RemoveResponse,
+                           SearchRequest, SearchResponse, Timing, UploadResponse, ask_response, document_out, hit_out,
+                           indexed_documents, upload_out)
 from qa.errors import (EmptyCorpusError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, ModelLoadError,
                        QAError, QuestionError)
 from qa.retrieval import Hit
-from qa.uploads import ADDED, MB, REJECTED, DocumentLibrary
+from qa.library import DocumentLibrary
+from qa.uploads import ADDED, MB, REJECTED
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +116,10 @@ def create_api(state: AppState) -> FastAPI:
         return SearchResponse(query=request.query, hits=[hit_out(h) for h in hits],
                               timing=Timing(total_ms=_ms(started)))
 
-    @api.get("/documents", response_model=DocumentsResponse, summary="The documents in the index")
+    @api.get("/documents", response_model=DocumentsResponse, summary="The documents, indexed or in the folder")
     def documents() -> DocumentsResponse:
-        docs = state.live.index.documents.values()
-        return DocumentsResponse(documents=[document_out(d) for d in sorted(docs, key=lambda d: d.id)])
+        infos = state.library.list_documents() if state.library else indexed_documents(state.assistant.index)
+        return DocumentsResponse(documents=[document_out(i) for i in infos])
 
     @api.post("/documents", response_model=UploadResponse, status_code=201,
               responses={200: {"model": UploadResponse, "description": "Nothing new: every file was already there"},
@@ -124,6 +127,13 @@ def create_api(state: AppState) -> FastAPI:
               summary="Add documents (.txt, .md, .html, .pdf); they are indexed before the answer")
     def upload(files: Annotated[list[UploadFile], File(description="One or more files.")]) -> Response:
         return _upload(state.writable(), files)
+
+    @api.delete("/documents/{name:path}", response_model=RemoveResponse,
+                responses={403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
+                summary="Remove a document: its file goes to .trash/ in the folder (or is deleted) and the index "
+                        "is updated")
+    def remove(name: str, delete: bool = False) -> RemoveResponse:
+        return _remove(state.writable(), name, delete)
 
     @api.get("/health", response_model=HealthResponse, summary="Whether the index is loaded, and its size")
     def health() -> HealthResponse:
@@ -163,6 +173,15 @@ def _upload(library: DocumentLibrary, files: list[UploadFile]) -> Response:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+def _remove(library: DocumentLibrary, name: str, delete: bool) -> RemoveResponse:
+    if name not in {info.name for info in library.list_documents()}:
+        raise ApiError(404, "not_found", f"no document named {name!r}: GET /api/documents lists their names")
+    [result] = library.remove([name], delete=delete)
+    if not result.removed:
+        raise ApiError(500, "not_removed", f"{name}: {result.message}")
+    return RemoveResponse(**result.to_dict())
+
+
 def _refuse_writes_early(state: AppState) -> Callable[[Request, Handler], Awaitable[Response]]:
     """Refuse an upload or removal before its body is read: while read-only, or when it is far too large."""
 
@@ -200,6 +219,19 @@ def _add_error_handlers(api: FastAPI) -> None:
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(_problem(e) for e in exc.errors())
         return ApiError(400, "bad_request", f"the request is not valid: {problems}").response()
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            message = f"no such endpoint: {request.url.path}; /api/docs lists them"
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}; /api/docs lists the methods"
+        else:
+            message = str(exc.detail)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        response = ApiError(exc.status_code, code, message).response()
+        response.headers.update(exc.headers or {})  # e.g. Allow on a 405
+        return response
 
     @api.exception_handler(QAError)
     async def qa_error(request: Request, exc: QAError) -> JSONResponse:

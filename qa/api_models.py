@@ -1,12 +1,14 @@
 """The JSON shapes of the HTTP API (pydantic models, which also make its OpenAPI schema) and their builders."""
 from __future__ import annotations
 
+from collections import Counter
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from qa.answer import Answer, Citation, Quote
-from qa.documents import Document
+from qa.index import Index
+from qa.library import INDEXED, DocumentInfo
 from qa.retrieval import Hit
 from qa.uploads import UploadResult
 
@@ -94,11 +96,14 @@ class SearchResponse(BaseModel):
 
 
 class DocumentOut(BaseModel):
-    name: str = Field(description="Its id: the path relative to the document folder; use it to remove it.")
+    name: str = Field(description="The path relative to the document folder: the name DELETE takes.")
     title: str
     date: str
-    characters: int
-    pages: int | None
+    size_bytes: int | None = Field(description="The file's size; null when the file is missing or unreadable.")
+    passages: int = Field(description="Passages (chunks) of it in the index.")
+    added: str | None = Field(description="When it entered the index (ISO-8601, UTC).")
+    status: Literal["indexed", "missing", "unreadable", "not indexed"]
+    message: str = Field(description="Why, for a status other than indexed.")
 
 
 class DocumentsResponse(BaseModel):
@@ -110,6 +115,13 @@ class UploadOut(BaseModel):
     status: Literal["added", "duplicate", "rejected"]
     message: str
     saved_as: str | None
+
+
+class RemoveResponse(BaseModel):
+    name: str
+    removed: bool
+    message: str = Field(description="Where the file went (moved to .trash/... or deleted).")
+    trash_path: str | None = Field(description="Its place in the trash, relative to the document folder.")
 
 
 class UploadResponse(BaseModel):
@@ -154,10 +166,17 @@ def ask_response(answer: Answer, total_ms: float) -> AskResponse:
                        passages=[hit_out(h) for h in answer.passages], timing=Timing(total_ms=total_ms))
 
 
-def document_out(doc: Document) -> DocumentOut:
-    pages = doc.metadata.get("pages")
-    return DocumentOut(name=doc.id, title=doc.title, date=str(doc.metadata.get("date") or ""),
-                       characters=len(doc.text), pages=len(pages) if pages else None)
+def document_out(info: DocumentInfo) -> DocumentOut:
+    return DocumentOut(name=info.name, title=info.title, date=info.date, size_bytes=info.size_bytes,
+                       passages=info.passages, added=info.added, status=info.status,  # type: ignore[arg-type]
+                       message=info.message)
+
+
+def indexed_documents(index: Index) -> list[DocumentInfo]:
+    """What an index without a document folder (built in memory) can say about its documents."""
+    passages = Counter(chunk.doc_id for chunk in index.chunks)
+    return [DocumentInfo(doc.id, doc.id, doc.title, str(doc.metadata.get("date") or ""), None, passages[doc.id],
+                         None, INDEXED) for doc in sorted(index.documents.values(), key=lambda d: d.id)]
 
 
 def upload_out(result: UploadResult) -> UploadOut:

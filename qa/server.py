@@ -38,7 +38,7 @@ def build_app(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> 
     # The model (torch, sentence-transformers) loads while Gradio starts, not on the first question.
     threading.Thread(target=warm_up, args=(index,), name="qa-warm-up", daemon=True).start()
     assistant = Assistant(index)
-    library = None if settings.read_only else _library(assistant, settings.source_dir, None)
+    library = _library(assistant, settings.source_dir, None)  # read-only: it lists documents, changes none
     demo = create_demo(assistant, settings.source_dir, library=library, read_only=settings.read_only)
     # Gradio's own cap stops absurd uploads before they reach the disk; files a little over the limit still
     # reach the library, which names them in its per-file message.

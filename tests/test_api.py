@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 import qa
-from helpers import OFF_TOPIC_QUESTION, PENGUINS, SEED_DATE, SEED_ID, SEED_QUESTION, SEED_TITLE, copy_seeds
+from helpers import LIGHTHOUSE, OFF_TOPIC_QUESTION, PENGUINS, SEED_DATE, SEED_ID, SEED_QUESTION, SEED_TITLE, copy_seeds
 from live_server import serving
 
 pytestmark = pytest.mark.slow
@@ -123,12 +123,13 @@ def test_search_with_an_empty_query_gets_400(http):
     assert_error(http.post("/api/search", json={"query": " "}), 400, "bad_request")
 
 
-def test_documents_lists_the_seed_document(http):
+def test_documents_lists_the_seed_document(http, live):
     documents = {d["name"]: d for d in http.get("/api/documents").json()["documents"]}
 
     assert documents[SEED_ID]["title"] == SEED_TITLE
     assert documents[SEED_ID]["date"] == SEED_DATE
-    assert documents[SEED_ID]["characters"] > 1000
+    assert documents[SEED_ID]["size_bytes"] == (live.docs / SEED_ID).stat().st_size
+    assert (documents[SEED_ID]["status"], documents[SEED_ID]["passages"]) == ("indexed", 3)
 
 
 def test_health_says_ok_with_the_index_size(http):
@@ -147,10 +148,11 @@ def test_openapi_docs_are_served_under_api(http):
 
 
 def test_unknown_api_route_gets_404_json(http):
-    response = http.get("/api/nothing-here")
+    assert_error(http.get("/api/nothing-here"), 404, "not_found", "/api/nothing-here", "/api/docs")
 
-    assert response.status_code == 404
-    assert response.json()
+
+def test_wrong_method_gets_405_json(http):
+    assert_error(http.get("/api/ask"), 405, "method_not_allowed", "GET")
 
 
 # --- uploads -------------------------------------------------------------------------------------------------
@@ -213,6 +215,50 @@ def test_upload_far_over_the_limit_is_refused_before_it_is_read(http, live):
 
 def test_upload_without_files_gets_400(http):
     assert_error(http.post("/api/documents", data={"other": "x"}), 400, "bad_request", "files")
+
+
+# --- removal -------------------------------------------------------------------------------------------------
+
+def add(http, name: str, text: str) -> None:
+    response = http.post("/api/documents", files=[("files", (name, text.encode(), "text/plain"))])
+    assert response.json()["results"][0]["status"] == "added", response.text
+
+
+def test_removed_document_goes_to_the_trash_and_out_of_the_answers(http, live):
+    add(http, "lighthouse.md", LIGHTHOUSE)
+
+    response = http.delete("/api/documents/lighthouse.md")
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"name": "lighthouse.md", "removed": True, "message": "moved to .trash/lighthouse.md",
+                               "trash_path": ".trash/lighthouse.md"}
+    assert not (live.docs / "lighthouse.md").exists()
+    assert (live.docs / ".trash" / "lighthouse.md").read_text(encoding="utf-8") == LIGHTHOUSE
+    assert "lighthouse.md" not in {d["name"] for d in http.get("/api/documents").json()["documents"]}
+    hits = http.post("/api/search", json={"query": "lighthouse keeper ships", "k": 5}).json()["hits"]
+    assert "lighthouse.md" not in {h["doc_id"] for h in hits}
+
+
+def test_removal_with_delete_true_deletes_the_file(http, live):
+    add(http, "sub dir note.txt", "The orchard keeper grafted seven apple varieties onto one old tree.\n")
+
+    response = http.delete("/api/documents/sub dir note.txt", params={"delete": "true"})
+
+    assert response.status_code == 200, response.text
+    assert (response.json()["message"], response.json()["trash_path"]) == ("deleted", None)
+    assert not (live.docs / "sub dir note.txt").exists()
+    assert not (live.docs / ".trash" / "sub dir note.txt").exists()
+
+
+@pytest.mark.parametrize("name", ["no-such-file.txt", "..%2Foutside.txt", ".trash/lighthouse.md"],
+                         ids=["unknown", "outside", "in-the-trash"])
+def test_removing_an_unknown_document_gets_404_and_changes_nothing(http, live, name):
+    before = folder_state(live.docs)
+
+    response = http.delete(f"/api/documents/{name}")
+
+    assert_error(response, 404, "not_found", "no document named")
+    assert folder_state(live.docs) == before
 
 
 # --- an index that cannot be read ----------------------------------------------------------------------------

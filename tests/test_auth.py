@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import qa
-from helpers import PENGUINS, REPO_ROOT, SEED_QUESTION, copy_seeds, subprocess_env
+from helpers import PENGUINS, REPO_ROOT, SEED_ID, SEED_QUESTION, copy_seeds, subprocess_env
 from live_server import basic, serving
 from qa.auth import Users, check_exposure, is_loopback, parse_users, read_users_file
 from qa.cli import main
@@ -126,7 +126,7 @@ def secured(tmp_path_factory):
 
 SURFACES = [("GET", "/"), ("GET", "/config"), ("GET", "/gradio_api/info"), ("GET", "/api/health"),
             ("GET", "/api/documents"), ("GET", "/api/docs"), ("POST", "/api/ask"), ("POST", "/api/search"),
-            ("POST", "/api/documents"), ("POST", "/mcp")]
+            ("POST", "/api/documents"), ("DELETE", f"/api/documents/{SEED_ID}"), ("POST", "/mcp")]
 BAD_CREDENTIALS = {"missing": {}, "wrong-password": basic(ALICE, BOB_PASSWORD), "unknown-user": basic("mallory", "x"),
                    "not-basic": {"Authorization": f"Bearer {ALICE_PASSWORD}"}}
 
@@ -193,6 +193,25 @@ def test_read_only_refuses_uploads_with_a_clear_message_and_writes_nothing(secur
                                "QA_READ_ONLY): documents cannot be added or removed"}
     assert folder_state(secured.docs) == docs_before
     assert folder_state(secured.index_dir) == index_before
+
+
+@pytest.mark.slow
+def test_read_only_refuses_removal_and_writes_nothing(secured):
+    docs_before, index_before = folder_state(secured.docs), folder_state(secured.index_dir)
+
+    response = httpx.delete(f"{secured.url}/api/documents/{SEED_ID}", headers=basic(BOB, BOB_PASSWORD), timeout=60)
+
+    assert response.status_code == 403
+    assert response.json()["error"] == "read_only"
+    assert folder_state(secured.docs) == docs_before
+    assert folder_state(secured.index_dir) == index_before
+
+
+@pytest.mark.slow
+def test_read_only_still_lists_the_documents(secured):
+    response = httpx.get(f"{secured.url}/api/documents", headers=basic(BOB, BOB_PASSWORD), timeout=60)
+
+    assert [d["name"] for d in response.json()["documents"]] == [SEED_ID]
 
 
 @pytest.mark.slow
