@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.answer import Answer, Assistant
@@ -94,9 +95,10 @@ def search_with(assistant: Assistant, query: str, k: int | None) -> list[Hit]:
 
 def create_api(state: AppState) -> FastAPI:
     """The /api application (mount it at /api): its routes, error handlers and OpenAPI docs at /api/docs."""
-    api = FastAPI(title="qa", summary="Ask your documents: verbatim quotes with exact citations.",
-                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json",
-                  responses={400: {"model": ErrorResponse}, 503: {"model": ErrorResponse}})
+    # The docs page's scripts and styles are served from the package, not a CDN: the server may be offline.
+    api = FastAPIOffline(title="qa", summary="Ask your documents: verbatim quotes with exact citations.",
+                         docs_url="/docs", redoc_url="/redoc", openapi_url="/openapi.json",
+                         responses={400: {"model": ErrorResponse}, 503: {"model": ErrorResponse}})
     _add_error_handlers(api)
     api.middleware("http")(_refuse_writes_early(state))
     asks = threading.BoundedSemaphore(ASKS_AT_ONCE)

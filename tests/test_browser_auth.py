@@ -75,3 +75,20 @@ def test_browser_without_valid_credentials_gets_no_page(browser, live, credentia
     finally:
         context.close()
     assert statuses and set(statuses) == {401}
+
+
+def test_api_docs_page_renders_offline_for_a_signed_in_browser(browser, live, tmp_path):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(http_credentials={"username": USER, "password": PASSWORD})
+    elsewhere: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("request", lambda r: elsewhere.append(r.url) if not r.url.startswith(live.url) else None)
+        page.goto(live.url + "/api/docs")
+        expect(page.get_by_text("Answer a question by quoting the documents")).to_be_visible(timeout=WAIT_MS)
+        expect(page.get_by_text("/ask", exact=True)).to_be_visible()
+        page.screenshot(path=tmp_path / "api-docs.png", full_page=True)
+    finally:
+        context.close()
+    assert elsewhere == []  # scripts and styles come from this server, not a CDN
