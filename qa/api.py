@@ -101,6 +101,12 @@ def create_api(state: AppState) -> FastAPI:
                          responses={400: {"model": ErrorResponse}, 503: {"model": ErrorResponse}})
     _add_error_handlers(api)
     api.middleware("http")(_refuse_writes_early(state))
+    _add_answer_routes(api, state)
+    _add_document_routes(api, state)
+    return api
+
+
+def _add_answer_routes(api: FastAPI, state: AppState) -> None:
     asks = threading.BoundedSemaphore(ASKS_AT_ONCE)
 
     @api.post("/ask", response_model=AskResponse, summary="Answer a question by quoting the documents")
@@ -118,6 +124,15 @@ def create_api(state: AppState) -> FastAPI:
         return SearchResponse(query=request.query, hits=[hit_out(h) for h in hits],
                               timing=Timing(total_ms=_ms(started)))
 
+    @api.get("/health", response_model=HealthResponse, summary="Whether the index is loaded, and its size")
+    def health() -> HealthResponse:
+        index = state.live.index
+        return HealthResponse(status="ok", documents=len(index.documents), passages=len(index.chunks),
+                              model=index.settings.model, read_only=state.read_only,
+                              uploads=state.library is not None and not state.read_only)
+
+
+def _add_document_routes(api: FastAPI, state: AppState) -> None:
     @api.get("/documents", response_model=DocumentsResponse, summary="The documents, indexed or in the folder")
     def documents() -> DocumentsResponse:
         infos = state.library.list_documents() if state.library else indexed_documents(state.assistant.index)
@@ -136,15 +151,6 @@ def create_api(state: AppState) -> FastAPI:
                         "is updated")
     def remove(name: str, delete: bool = False) -> RemoveResponse:
         return _remove(state.writable(), name, delete)
-
-    @api.get("/health", response_model=HealthResponse, summary="Whether the index is loaded, and its size")
-    def health() -> HealthResponse:
-        index = state.live.index
-        return HealthResponse(status="ok", documents=len(index.documents), passages=len(index.chunks),
-                              model=index.settings.model, read_only=state.read_only,
-                              uploads=state.library is not None and not state.read_only)
-
-    return api
 
 
 def _upload(library: DocumentLibrary, files: list[UploadFile]) -> Response:

@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from qa.answer import Assistant
-from qa.api import AppState, create_api
+from qa.api import ApiError, AppState, create_api
 from qa.auth import BasicAuthMiddleware, Users, check_exposure
 from qa.settings import Settings
 from qa.uploads import MB
@@ -61,6 +62,9 @@ def create_app(demo: gr.Blocks, state: AppState, users: Users | None = None, hos
 
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/api", create_api(state))
+    if state.read_only:
+        # The page has no upload box then; this keeps files out of Gradio's cache too (routes before the mount win).
+        app.add_api_route("/gradio_api/upload", _refuse_upload, methods=["POST"], include_in_schema=False)
     if mcp is not None:
         # Stateless: each MCP request stands alone, so nothing is kept per client between calls.
         mcp_app = mcp.streamable_http_app(streamable_http_path=MCP_PATH, stateless_http=True, json_response=True,
@@ -70,6 +74,11 @@ def create_app(demo: gr.Blocks, state: AppState, users: Users | None = None, hos
     if users is not None:
         app.add_middleware(BasicAuthMiddleware, users=users)
     return app
+
+
+async def _refuse_upload() -> JSONResponse:
+    return ApiError(403, "read_only", "this server is read-only (--read-only or QA_READ_ONLY): nothing can be "
+                                      "uploaded").response()
 
 
 def _mcp_server(state: AppState) -> Any:

@@ -196,6 +196,15 @@ def test_read_only_refuses_uploads_with_a_clear_message_and_writes_nothing(secur
 
 
 @pytest.mark.slow
+def test_read_only_page_refuses_gradio_uploads_too(secured):
+    response = httpx.post(secured.url + "/gradio_api/upload", headers=basic(ALICE, ALICE_PASSWORD), timeout=60,
+                          files=[("files", ("penguins.txt", PENGUINS.encode(), "text/plain"))])
+
+    assert response.status_code == 403
+    assert response.json()["error"] == "read_only"
+
+
+@pytest.mark.slow
 def test_read_only_refuses_removal_and_writes_nothing(secured):
     docs_before, index_before = folder_state(secured.docs), folder_state(secured.index_dir)
 
