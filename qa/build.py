@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from qa import store
 from qa.bm25 import BM25Index
 from qa.chunking import Chunk, chunk_documents
 from qa.documents import Document, Skipped, file_hash, iter_documents, load_folder
@@ -79,6 +80,7 @@ def build_index(source: Source, index_dir: str | Path | None = None, settings: S
     vectors, reused = _embed(chunks, by_id, settings, previous, show_progress)
     clock.lap("embed")
     index = _assemble(docs, chunks, vectors, skipped, folder, settings, clock)
+    index.manifest["added"] = _added_times(docs, index.manifest["created"], index_dir)
     if index_dir is not None:
         index.save(index_dir)
         clock.lap("save")
@@ -165,10 +167,24 @@ def _manifest(docs: list[Document], n_chunks: int, skipped: list[Skipped], folde
         "source": str(folder.resolve()) if folder else None,
         "documents": {d.id: d.content_hash for d in docs},
         "skipped": {s.path: file_hash(folder / s.path) for s in skipped if folder and (folder / s.path).is_file()},
+        "skipped_reasons": {s.path: s.reason for s in skipped},
         "counts": {"documents": len(docs), "chunks": n_chunks},
         "versions": _versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def _added_times(docs: list[Document], now: str, index_dir: str | Path | None) -> dict[str, str]:
+    """When each document first entered the index in ``index_dir``: kept from its previous manifest, else now."""
+    previous: Any = {}
+    if index_dir is not None:
+        try:
+            previous = store.read_json(store.current_generation(Path(index_dir)) / store.MANIFEST).get("added", {})
+        except (QAError, AttributeError):  # no index yet, or a damaged one: every document is new
+            previous = {}
+    if not isinstance(previous, dict):
+        previous = {}
+    return {d.id: str(previous.get(d.id) or now) for d in docs}
 
 
 def _versions() -> dict[str, str]:

@@ -195,14 +195,30 @@ def ask(question: str, as_json: bool, **opts: Any) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="QA_HOST", help="Address to listen on. [env QA_HOST]")
 @click.option("--port", type=click.IntRange(1, 65535),
               help="Port to listen on. [env QA_PORT, else GRADIO_SERVER_PORT; default 7860]")
+@click.option("--auth", "auth", multiple=True, metavar="USER:PASS",
+              help="Sign-in for the page, the HTTP API and MCP (HTTP Basic); repeat for several users. "
+                   "[env QA_AUTH: USER:PASS, several separated by commas]")
+@click.option("--auth-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="A file of users, one USER:PASS a line. [env QA_AUTH_FILE]")
+@click.option("--no-auth", is_flag=True, default=None,
+              help="Serve without sign-in on an address other than loopback, on purpose. [env QA_NO_AUTH]")
+@click.option("--read-only/--writable", "read_only", default=None,
+              help="Turn off adding and removing documents on the page, the HTTP API and MCP. [env QA_READ_ONLY; "
+                   "default writable]")
 @settings_options
 @_handle_errors
-def serve(source: Path | None, host: str, port: int | None, **opts: Any) -> None:
-    """Serve the web chat, building or updating the index from SOURCE first if needed."""
+def serve(source: Path | None, host: str, port: int | None, auth: tuple[str, ...], auth_file: Path | None,
+          **opts: Any) -> None:
+    """Serve the web chat, the HTTP API (/api, docs at /api/docs) and MCP (/mcp) on one port, building or
+    updating the index from SOURCE first if needed. Beyond loopback, sign-in (--auth) is required unless
+    --no-auth is given."""
     from qa.webapp import env_port
     from qa.webapp import serve as serve_app
 
-    settings = make_settings(**opts)
+    if any("," in entry for entry in auth):
+        raise click.BadParameter("a comma cannot be given in --auth; put such a user in --auth-file",
+                                 param_hint="--auth")
+    settings = make_settings(auth=",".join(auth) or None, auth_file=str(auth_file) if auth_file else None, **opts)
     serve_app(settings.replace(source_dir=source), host=host, port=port or env_port())
 
 
@@ -228,3 +244,9 @@ def eval_command(dataset: Path, retrieval: str | None, limit: int | None, as_jso
     settings = make_settings(retrieval=retrieval, index_dir=index_dir, **opts)
     report = evaluate(dataset, settings, limit, index_dir, show_progress=True)
     click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1) if as_json else format_report(report))
+
+
+# The `qa docs` commands live in their own module; it imports the helpers above, so it is loaded last.
+from qa.cli_docs import docs  # noqa: E402
+
+main.add_command(docs)

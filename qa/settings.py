@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,11 @@ class Settings:
     faiss_ef_search: int = 128  # HNSW candidate list while searching (at least the number of rows asked for)
     upload_max_mb: float = 20  # largest file the web chat accepts, in megabytes
     upload_max_files: int = 10  # most files the web chat accepts in one upload
+    # Serving (qa/auth.py): sign-in for the page, the HTTP API and MCP; never shown in a repr or a log.
+    auth: str = field(default="", repr=False)  # "USER:PASS", several separated by commas
+    auth_file: str = ""  # a file of users: one USER:PASS a line, blank lines and # comments ignored
+    no_auth: bool = False  # serve without sign-in on an address other than loopback, on purpose
+    read_only: bool = False  # no uploads or removals, on the page, the HTTP API or MCP
 
     def __post_init__(self) -> None:
         if self.chunk_size < 50:

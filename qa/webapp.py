@@ -6,7 +6,6 @@ import logging
 import os
 import re
 import socket
-import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 from qa.answer import Answer, Assistant, Citation
 from qa.errors import ConfigError, PortBusyError, QAError
 from qa.index import Index
+from qa.library import DocumentLibrary
 from qa.retrieval import Hit
 from qa.settings import Settings
-from qa.uploads import MB, DocumentLibrary, Progress, UploadLimits, UploadResult
+from qa.uploads import MB, Progress, UploadLimits, UploadResult
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -127,13 +127,14 @@ def upload_messages(library: DocumentLibrary, paths: list[str] | None, progress:
     yield f"{format_upload_results(results)}\n\n{format_index_info(library.assistant.index)}"
 
 
-def create_demo(assistant: Assistant, source_dir: str | Path | None = None, limits: UploadLimits | None = None
-                ) -> gr.Blocks:
+def create_demo(assistant: Assistant, source_dir: str | Path | None = None, limits: UploadLimits | None = None,
+                library: DocumentLibrary | None = None, read_only: bool = False) -> gr.Blocks:
     """The chat page; with a document folder (``source_dir``, else the one the index was built from) and an
-    index saved in a folder, files dropped beside the chat are added to the folder and indexed."""
+    index saved in a folder, files dropped beside the chat are added to the folder and indexed (through
+    ``library`` when given, e.g. shared with the HTTP API); ``read_only`` turns uploads off."""
     import gradio as gr
 
-    library = _library(assistant, source_dir, limits)
+    library = None if read_only else library or _library(assistant, source_dir, limits)
 
     def chat(message: str, history: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         # Read the live assistant once: an upload may swap it while this answer is being written.
@@ -229,21 +230,13 @@ def _port_busy(host: str, port: int, exc: BaseException) -> PortBusyError:
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
-    """Build or refresh the index if needed, then serve the chat (blocking).
+    """Build or refresh the index if needed, then serve the chat, the HTTP API and MCP on one port (blocking).
 
-    A busy port is reported (PortBusyError) before any work, and again if it is taken while the index builds.
+    A busy port is reported (PortBusyError) before any work, and again if it was taken while the index built.
     """
-    from qa.build import open_index
+    from qa.server import build_app, run_app
 
     check_port(host, port)
-    index = open_index(settings.source_dir, settings.index_dir, settings, show_progress=True)
-    # The model (torch, sentence-transformers) loads while Gradio starts, not on the first question.
-    threading.Thread(target=warm_up, args=(index,), name="qa-warm-up", daemon=True).start()
-    demo = create_demo(Assistant(index), settings.source_dir)
-    # Gradio's own cap stops absurd uploads before they reach the disk; files a little over the limit still
-    # reach the library, which names them in its per-file message.
-    cap = int(4 * settings.upload_max_mb * MB)
-    try:
-        demo.queue(default_concurrency_limit=4).launch(server_name=host, server_port=port, max_file_size=cap)
-    except OSError as exc:  # taken while the index was built; Gradio's own advice (GRADIO_SERVER_PORT) would not work
-        raise _port_busy(host, port, exc) from None
+    app = build_app(settings, host, port)
+    check_port(host, port)
+    run_app(app, host, port)

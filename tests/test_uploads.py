@@ -237,7 +237,7 @@ def test_failed_indexing_removes_the_new_files_and_says_so(library, incoming, do
     def broken(*args, **kwargs):
         raise QAError("the disk is full")
 
-    monkeypatch.setattr("qa.uploads.update_index", broken)
+    monkeypatch.setattr("qa.library.update_index", broken)
     before = library.assistant
 
     [result] = library.add_files([write(incoming, "penguins.txt", PENGUINS)])
