@@ -160,8 +160,9 @@ def search(text: str, as_json: bool, **opts: Any) -> None:
         click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=1))
         return
     for hit in hits:
+        where = f", {hit.location}" if hit.location else ""
         click.echo(f"[{hit.rank}] {hit.score:.4f}  {hit.title} ({hit.date or 'no date'}) {hit.doc_id} "
-                   f"{hit.start}-{hit.end}")
+                   f"{hit.start}-{hit.end}{where}")
         click.echo("    " + " ".join(hit.text.split())[:300])
 
 
@@ -187,7 +188,8 @@ def ask(question: str, as_json: bool, **opts: Any) -> None:
         for hit in answer.passages[:3]:
             click.echo(f"  - {hit.title} ({hit.doc_id}): {' '.join(hit.text.split())[:200]}")
     for c in answer.citations:
-        click.echo(f"  [{c.number}] {c.title} ({c.date or 'no date'}) {c.source}")
+        where = f", {c.location}" if c.location else ""
+        click.echo(f"  [{c.number}] {c.title} ({c.date or 'no date'}) {c.source}{where}")
 
 
 @main.command()
