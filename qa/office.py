@@ -66,14 +66,14 @@ def read_pptx(path: Path, data: bytes) -> Read:
             out.start("slides", number)
             title_shape = slide.shapes.title
             if title_shape is not None and title_shape.has_text_frame:
-                first_title = first_title or title_shape.text_frame.text.strip()
+                first_title = first_title or " ".join(title_shape.text_frame.text.split())
             shapes = [title_shape] if title_shape is not None else []
             shapes += [s for s in slide.shapes if title_shape is None or s.shape_id != title_shape.shape_id]
             for shape in shapes:
                 for block in _shape_blocks(shape):
                     out.add(block)
             if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
-                out.add(slide.notes_slide.notes_text_frame.text)
+                out.add(slide.notes_slide.notes_text_frame.text.replace("\v", "\n"))
         title = (presentation.core_properties.title or "").strip() or first_title
     text, ranges = out.finish()
     return text, title, ranges
@@ -91,7 +91,7 @@ def _shape_blocks(shape: Any) -> Iterator[str]:
             yield " | ".join(" ".join(cell.text.split()) for cell in row.cells if not cell.is_spanned)
     elif shape.has_text_frame:
         for paragraph in shape.text_frame.paragraphs:
-            yield "".join(run.text for run in paragraph.runs) or paragraph.text
+            yield paragraph.text.replace("\v", "\n")  # python-pptx gives a line break as a vertical tab
 
 
 def read_odt(path: Path, data: bytes) -> Read:
@@ -126,7 +126,8 @@ def _odt_walk(node: Any, out: TextBlocks) -> None:
         elif child.qname == (_TEXT_NS, "p"):
             out.add(_odt_text(child))
         elif child.qname == (_TABLE_NS, "table-row"):
-            cells = [c for c in child.childNodes if c.nodeType == c.ELEMENT_NODE and c.qname == (_TABLE_NS, "table-cell")]
+            cells = [c for c in child.childNodes
+                     if c.nodeType == c.ELEMENT_NODE and c.qname == (_TABLE_NS, "table-cell")]
             out.add(" | ".join(" ".join(_odt_text(cell).split()) for cell in cells))
         else:  # lists, list items, sections, tables, frames: look inside
             _odt_walk(child, out)

@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 Read = tuple[str, str, dict[str, Any]]  # text, title, metadata (date, sections)
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _INVISIBLE = ["script", "style", "noscript", "template", "head"]
+# The publication date from the page's markup only (meta tags, <time>, JSON-LD): htmldate's extensive search
+# would also guess from a copyright line or any date in the text.
+_DATE_PARAMS = {"original_date": True, "extensive_search": False}
 
 
 def read_html(path: Path, raw: str) -> Read:
@@ -30,7 +33,8 @@ def read_html(path: Path, raw: str) -> Read:
     import trafilatura
 
     try:
-        found = trafilatura.bare_extraction(raw, with_metadata=True, include_comments=False, include_tables=True)
+        found = trafilatura.bare_extraction(raw, with_metadata=True, include_comments=False, include_tables=True,
+                                            date_extraction_params=dict(_DATE_PARAMS))
     except Exception as exc:  # trafilatura on odd markup; the plain path below still reads the page
         log.info("%s: main-content extraction failed (%s: %s); keeping all visible text", path.name,
                  type(exc).__name__, exc)
@@ -58,7 +62,7 @@ def _metadata_date(raw: str) -> str:
     import trafilatura
 
     try:
-        return _iso_date(trafilatura.extract_metadata(raw).date)
+        return _iso_date(trafilatura.extract_metadata(raw, date_config=dict(_DATE_PARAMS), extensive=False).date)
     except Exception:  # no metadata is not an error: the page just has no date
         return ""
 

@@ -24,6 +24,7 @@ ARTICLE = [
     "had thinned by more than three metres.",
     "Little snow fell during the winter, so the dark ice was exposed early and absorbed more sunlight than usual.",
 ]
+PUBLISHED = '<meta property="article:published_time" content="2021-06-14T08:30:00+00:00">'
 BOILERPLATE = ["We use cookies to improve your experience", "Subscribe to our newsletter",
                "All rights reserved", "Ten best hiking boots", "tracking-code-123"]
 
@@ -67,10 +68,30 @@ def make_pptx(path: Path) -> Path:
     return path
 
 
+def make_pptx_with_table_group_and_notes(path: Path) -> Path:
+    """One slide: a title, a 2x2 table, two text boxes in a group, and speaker notes."""
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[5])  # title only
+    slide.shapes.title.text = "Colonies"
+    table = slide.shapes.add_table(2, 2, Inches(1), Inches(2), Inches(4), Inches(1)).table
+    for (row, col), text in {(0, 0): "Colony", (0, 1): "Pairs", (1, 0): "North cliff", (1, 1): "4200"}.items():
+        table.cell(row, col).text = text
+    group = slide.shapes.add_group_shape()
+    for i, text in enumerate(["Counted in June.", "Counted again in July."]):
+        group.shapes.add_textbox(Inches(1), Inches(4 + i), Inches(4), Inches(1)).text_frame.text = text
+    slide.notes_slide.notes_text_frame.text = "Mention the storm\vthat delayed the count."  # \v: a line break
+    deck.save(path)
+    return path
+
+
 def make_odt(path: Path) -> Path:
-    """An OpenDocument text with a title, an introduction and two headed sections."""
+    """An OpenDocument text with a title, an introduction and two headed sections, a table in the first."""
     from odf import dc
     from odf.opendocument import OpenDocumentText
+    from odf.table import Table, TableCell, TableColumn, TableRow
     from odf.text import H, P
 
     document = OpenDocumentText()
@@ -78,6 +99,16 @@ def make_odt(path: Path) -> Path:
     document.text.addElement(P(text=INTRO))
     document.text.addElement(H(outlinelevel=1, text="Puffins"))
     document.text.addElement(P(text=PUFFINS))
+    table = Table(name="Colonies")
+    table.addElement(TableColumn(numbercolumnsrepeated=2))
+    for row_cells in (["Colony", "Pairs"], ["North cliff", "4200"]):
+        row = TableRow()
+        for text in row_cells:
+            cell = TableCell()
+            cell.addElement(P(text=text))
+            row.addElement(cell)
+        table.addElement(row)
+    document.text.addElement(table)
     document.text.addElement(H(outlinelevel=1, text="Gannets"))
     document.text.addElement(P(text=GANNETS))
     document.save(str(path))
@@ -114,7 +145,7 @@ def saved_article_html() -> str:
 <html lang="en"><head><meta charset="utf-8">
 <title>Glaciers retreat faster in the Alps | Mountain Gazette</title>
 <meta property="og:title" content="Glaciers retreat faster in the Alps">
-<meta property="article:published_time" content="2021-06-14T08:30:00+00:00">
+{PUBLISHED}
 <script>window.dataLayer = [{{"id": "tracking-code-123"}}];</script>
 <style>.cookie-banner {{ position: fixed; }}</style>
 </head><body>

@@ -12,8 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 import qa
-from format_files import (ARTICLE, BOILERPLATE, CURRENTS, GANNETS, INTRO, PUFFINS, SLIDES, WAVES, make_docx, make_epub,
-                          make_odt, make_pptx, saved_article_html)
+from format_files import (ARTICLE, BOILERPLATE, CURRENTS, GANNETS, INTRO, PUBLISHED, PUFFINS, SLIDES, WAVES, make_docx,
+                          make_epub, make_odt, make_pptx, make_pptx_with_table_group_and_notes,
+                          saved_article_html)
 from helpers import PENGUINS
 from qa import extract
 from qa.cli import main
@@ -83,6 +84,14 @@ def test_pptx_keeps_one_range_per_slide_numbered_as_in_the_deck(tmp_path):
             assert slides[number] == "\n\n".join([title, *bullets])
 
 
+def test_pptx_slide_text_holds_tables_grouped_shapes_and_speaker_notes(tmp_path):
+    doc = load_file(make_pptx_with_table_group_and_notes(tmp_path / "colonies.pptx"))
+
+    assert doc.text == ("Colonies\n\nColony | Pairs\n\nNorth cliff | 4200\n\nCounted in June.\n\n"
+                        "Counted again in July.\n\nMention the storm\nthat delayed the count.")
+    assert doc.metadata["slides"] == [[0, len(doc.text), 1]]
+
+
 def test_pptx_title_is_the_first_slide_title(tmp_path):
     assert load_file(make_pptx(tmp_path / "tides.pptx")).title == "Tides"
 
@@ -111,7 +120,7 @@ def test_odt_text_title_and_headed_sections(tmp_path):
     doc = load_file(make_odt(tmp_path / "notes.odt"))
 
     assert doc.title == "Seabird notes"
-    assert all(text in doc.text for text in (INTRO, PUFFINS, GANNETS))
+    assert all(text in doc.text for text in (INTRO, PUFFINS, "Colony | Pairs", "North cliff | 4200", GANNETS))
     assert [heading for _, _, heading in doc.metadata["sections"]] == ["Puffins", "Gannets"]
     assert str(locate(doc, doc.text.index(GANNETS))) == "section: Gannets"
 
@@ -165,6 +174,17 @@ def test_a_saved_page_title_and_date_come_from_its_metadata(tmp_path):
     doc = load_file(tmp_path / "glaciers.html")
 
     assert (doc.title, doc.metadata["date"]) == ("Glaciers retreat faster in the Alps", "2021-06-14")
+
+
+def test_a_page_without_a_date_in_its_metadata_gets_none_from_its_text(tmp_path):
+    page = saved_article_html().replace(PUBLISHED, "")
+    (tmp_path / "glaciers.html").write_text(page.replace("in a single summer", "in the summer of 2019"),
+                                             encoding="utf-8")
+
+    doc = load_file(tmp_path / "glaciers.html")
+
+    assert "© 2021" in page and "summer of 2019" in doc.text
+    assert "date" not in doc.metadata
 
 
 def test_a_page_without_main_content_keeps_all_its_visible_text(tmp_path):
