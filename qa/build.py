@@ -15,7 +15,7 @@ import numpy as np
 from qa import store
 from qa.bm25 import BM25Index
 from qa.chunking import Chunk, chunk_documents
-from qa.documents import Document, Skipped, file_hash, iter_documents, load_folder
+from qa.documents import SUPPORTED_SUFFIXES, Document, Skipped, file_hash, iter_documents, load_folder
 from qa.errors import EmptyCorpusError, QAError
 from qa.embedding import Embedder
 from qa.dense import build_dense
@@ -68,7 +68,7 @@ def build_index(source: Source, index_dir: str | Path | None = None, settings: S
         where = f"in {str(folder)!r}" if folder else "in the given documents"
         detail = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:5])
         raise EmptyCorpusError(f"no usable documents {where}" + (f" ({detail})" if detail else "")
-                               + ": add .txt, .md, .html or .pdf files with text")
+                               + f": add files with text ({', '.join(SUPPORTED_SUFFIXES)})")
     clock.lap("read documents")
     chunks = chunk_documents(docs, settings.chunk_size, settings.chunk_overlap)
     if not chunks:  # every document is blank: nothing to embed, and bm25s cannot index nothing
@@ -136,8 +136,9 @@ def _embed(chunks: list[Chunk], docs: dict[str, Document], settings: Settings, p
     """
     reusable: dict[str, np.ndarray] = {}
     if previous is not None:
-        unchanged = {doc_id for doc_id, doc in docs.items()
-                     if doc_id in previous.documents and previous.documents[doc_id].content_hash == doc.content_hash}
+        # The same file can read as other text when a loader changes (e.g. HTML main-content extraction):
+        # its vectors are reused only if the text and title embedded are the same too.
+        unchanged = {doc_id for doc_id, doc in docs.items() if _same_document(previous.documents.get(doc_id), doc)}
         reusable = {c.id: previous.vectors[previous.sentence_ptr[i]:previous.sentence_ptr[i + 1]]
                     for i, c in enumerate(previous.chunks) if c.doc_id in unchanged}
     todo = [c for c in chunks if c.id not in reusable]
@@ -155,6 +156,10 @@ def _embed(chunks: list[Chunk], docs: dict[str, Document], settings: Settings, p
             pos += n
     vectors = np.concatenate(parts) if parts else np.zeros((0, embedder.dimension), np.float32)
     return np.ascontiguousarray(vectors, dtype=np.float32), len(chunks) - len(todo)
+
+
+def _same_document(old: Document | None, new: Document) -> bool:
+    return old is not None and (old.content_hash, old.title, old.text) == (new.content_hash, new.title, new.text)
 
 
 def _manifest(docs: list[Document], n_chunks: int, skipped: list[Skipped], folder: Path | None, settings: Settings,

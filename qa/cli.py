@@ -52,14 +52,46 @@ def settings_options(fn: F) -> F:
     return fn
 
 
+# Loggers of the libraries qa uses; below -v only their errors are shown.
+LIBRARY_LOGGERS = ("bm25s", "faiss", "httpx", "sentence_transformers", "transformers", "huggingface_hub", "pypdf",
+                   "trafilatura", "htmldate", "courlan", "justext", "py.warnings")
+
+
 def configure_logging(level: int) -> None:
-    """Set log levels at the edge; bm25s sets its own logger to DEBUG on import, which would flood the output."""
+    """Set log levels at the edge. At WARNING (no -v) the libraries are quiet: only their errors are logged,
+    Python warnings too (they are routed to logging), and their own progress bars (transformers' "Loading
+    weights") are off. qa's own warnings and progress bars (embedding a build) are shown at every level.
+    """
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     # bm25s sets its own logger to DEBUG when imported (later, lazily), so filter at the handlers too.
     for handler in logging.getLogger().handlers:
         handler.setLevel(level)
-    for noisy in ("bm25s", "httpx", "sentence_transformers", "transformers"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    quiet = level >= logging.WARNING
+    logging.captureWarnings(True)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR if quiet else logging.WARNING)
+    if quiet:
+        quiet_library_output()
+
+
+def quiet_library_output() -> None:
+    """Turn off Hugging Face progress bars and transformers' warnings: through the environment for libraries
+    not imported yet (the CLI imports them lazily), directly for those already imported."""
+    import os
+    import sys
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # transformers resets its logger's level from this variable when it is first imported.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        transformers_logging.set_verbosity_error()
+    elif "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
 
 
 def make_settings(**kwargs: Any) -> Settings:
@@ -160,8 +192,9 @@ def search(text: str, as_json: bool, **opts: Any) -> None:
         click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=1))
         return
     for hit in hits:
+        where = f", {hit.location}" if hit.location else ""
         click.echo(f"[{hit.rank}] {hit.score:.4f}  {hit.title} ({hit.date or 'no date'}) {hit.doc_id} "
-                   f"{hit.start}-{hit.end}")
+                   f"{hit.start}-{hit.end}{where}")
         click.echo("    " + " ".join(hit.text.split())[:300])
 
 
@@ -187,7 +220,8 @@ def ask(question: str, as_json: bool, **opts: Any) -> None:
         for hit in answer.passages[:3]:
             click.echo(f"  - {hit.title} ({hit.doc_id}): {' '.join(hit.text.split())[:200]}")
     for c in answer.citations:
-        click.echo(f"  [{c.number}] {c.title} ({c.date or 'no date'}) {c.source}")
+        where = f", {c.location}" if c.location else ""
+        click.echo(f"  [{c.number}] {c.title} ({c.date or 'no date'}) {c.source}{where}")
 
 
 @main.command()

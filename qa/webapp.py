@@ -47,7 +47,7 @@ def format_excerpt(text: str, text_start: int, marks: list[tuple[int, int]]) -> 
 def format_citation(c: Citation) -> str:
     hit = c.excerpt
     quotes = [(q.start, q.end) for q in c.quotes if hit.start <= q.start and q.end <= hit.end]
-    where = f" · page {c.page}" if c.page else ""
+    where = f" · {html.escape(c.location)}" if c.location else ""
     head = f"**[{c.number}] {html.escape(c.title)}** · {html.escape(c.date or 'no date')} · `{c.source}`{where}"
     return f"{head}\n\n> {format_excerpt(hit.text, hit.start, quotes)}"
 

@@ -114,7 +114,7 @@ def test_files_over_the_count_limit_are_refused_and_the_first_ones_kept(docs, in
     assert folder_names(docs) == sorted([SEED_ID, "note0.txt", "note1.txt"])
 
 
-@pytest.mark.parametrize("name", ["program.exe", "letter.docx", "README"])
+@pytest.mark.parametrize("name", ["program.exe", "sheet.xlsx", "README"])
 def test_unsupported_types_are_refused_listing_the_allowed_ones(docs, incoming, name):
     [result] = save_uploads([write(incoming, name, "Some text.")], docs, UploadLimits())
 
