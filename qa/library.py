@@ -227,6 +227,13 @@ class DocumentLibrary:
         return [RemoveResult(r.name, True, "deleted") if r.name in moved else r for r in results]
 
 
+def human_size(n: int | None) -> str:
+    """A file size for people: 812 B, 2.2 kB, 3.4 MB; "size unknown" for None."""
+    if n is None:
+        return "size unknown"
+    return f"{n} B" if n < 1024 else f"{n / 1024:.1f} kB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
+
+
 def _inside_folder(name: str) -> bool:
     """Whether ``name`` is a plain relative path below the folder: no '..', not absolute, not hidden (the trash)."""
     parts = PurePosixPath(name).parts
