@@ -154,6 +154,12 @@ def test_an_unknown_name_is_reported_and_nothing_changes(library, docs, name):
     assert library.assistant is before and (docs / "penguins.txt").exists()
 
 
+def test_a_single_name_may_be_given_alone(library):
+    [result] = library.remove("penguins.txt")
+
+    assert result.removed and result.name == "penguins.txt"
+
+
 def test_a_second_removal_of_the_same_name_keeps_both_copies_in_the_trash(library, docs):
     library.remove(["penguins.txt"])
     (docs / "penguins.txt").write_text("Penguins again, a second text about them.", encoding="utf-8")
