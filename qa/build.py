@@ -144,8 +144,11 @@ def _embed(chunks: list[Chunk], docs: dict[str, Document], settings: Settings, p
     todo = [c for c in chunks if c.id not in reusable]
     embedder = previous.embedder if previous is not None else \
         Embedder(settings.model, settings.batch_size, settings.quantize)
-    inputs = [chunk_input(c, docs[c.doc_id], settings) for c in todo]
-    _, fresh = embedder.encode_passages([t for t, _ in inputs], [s for _, s in inputs], show_progress)
+    if todo:
+        inputs = [chunk_input(c, docs[c.doc_id], settings) for c in todo]
+        _, fresh = embedder.encode_passages([t for t, _ in inputs], [s for _, s in inputs], show_progress)
+    else:  # nothing new, e.g. documents were only removed: no need to even load the model
+        fresh = np.zeros((0, previous.vectors.shape[1] if previous is not None else 0), np.float32)
     parts, pos = [], 0
     for chunk in chunks:
         n = len(chunk.sentences)

@@ -9,7 +9,7 @@ import click
 
 from qa.cli import _handle_errors as handle_errors
 from qa.cli import make_settings, settings_options
-from qa.library import INDEXED, DocumentInfo, DocumentLibrary
+from qa.library import INDEXED, DocumentInfo, DocumentLibrary, human_size
 from qa.uploads import REJECTED
 
 _source_option = click.option(
@@ -26,15 +26,9 @@ def _summary(library: DocumentLibrary) -> str:
     return f"Index: {len(index.documents)} documents, {len(index.chunks)} passages."
 
 
-def _size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    return f"{n} B" if n < 1024 else f"{n / 1024:.1f} kB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
-
-
 def _line(info: DocumentInfo) -> str:
     added = (info.added or "?")[:16].replace("T", " ")
-    head = f"{info.name}  {info.title!r} {info.date or 'no date'}  {_size(info.size_bytes)}  " \
+    head = f"{info.name}  {info.title!r} {info.date or 'no date'}  {human_size(info.size_bytes)}  " \
            f"{info.passages} passage{'s' * (info.passages != 1)}  added {added}"
     return head if info.status == INDEXED else f"{head}\n    {info.status}: {info.message}"
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from qa.answer import Assistant
 from qa.build import update_index
+from qa.documents import list_files
 from qa.errors import ConfigError, DocumentError, QAError
 from qa.index import Index, load_index
 from qa.settings import Settings
@@ -146,8 +147,6 @@ class DocumentLibrary:
         return [infos[name] for name in sorted(infos)]
 
     def _files(self) -> dict[str, Path]:
-        from qa.documents import list_files
-
         try:
             return {p.relative_to(self.source_dir).as_posix(): p for p in list_files(self.source_dir)}
         except (DocumentError, OSError) as exc:
@@ -178,6 +177,7 @@ class DocumentLibrary:
         Files are moved to the trash first, the index is updated, and only then are they deleted (``delete``):
         if the update fails, every file is put back and nothing is removed.
         """
+        names = [names] if isinstance(names, str) else list(names)  # one name given alone is one name, not letters
         with self._lock:
             known = set(self._assistant.index.documents) | set(self._files())
             results: list[RemoveResult] = []
@@ -225,6 +225,13 @@ class DocumentLibrary:
         for name, target in moved.items():
             target.unlink(missing_ok=True)
         return [RemoveResult(r.name, True, "deleted") if r.name in moved else r for r in results]
+
+
+def human_size(n: int | None) -> str:
+    """A file size for people: 812 B, 2.2 kB, 3.4 MB; "size unknown" for None."""
+    if n is None:
+        return "size unknown"
+    return f"{n} B" if n < 1024 else f"{n / 1024:.1f} kB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
 
 
 def _inside_folder(name: str) -> bool:

@@ -6,12 +6,13 @@ import logging
 import os
 import re
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa.answer import Answer, Assistant, Citation
 from qa.errors import ConfigError, PortBusyError, QAError
+from qa.feedback import FeedbackLog
 from qa.index import Index
 from qa.library import DocumentLibrary
 from qa.retrieval import Hit
@@ -67,8 +68,11 @@ def format_sources(answer: Answer) -> str:
     return "**Sources**\n\n" + "\n\n".join(format_citation(c) for c in answer.citations)
 
 
-def answer_messages(assistant: Assistant, message: str) -> Iterator[list[dict[str, Any]]]:
-    """Stream the answer quote by quote, then add the sources as a second message."""
+def answer_messages(assistant: Assistant, message: str, on_answer: Callable[[Answer, str], object] | None = None
+                    ) -> Iterator[list[dict[str, Any]]]:
+    """Stream the answer quote by quote, then add the sources as a second message.
+
+    ``on_answer(answer, shown)`` is called with each answer and the text shown for it (for feedback)."""
     try:
         answer = assistant.ask(message)
     except QAError as exc:
@@ -89,6 +93,8 @@ def answer_messages(assistant: Assistant, message: str) -> Iterator[list[dict[st
         for quote in answer.quotes:
             shown += f"\u201c{quote.text}\u201d [{quote.citation}] "
             yield [{"role": "assistant", "content": shown.strip()}]
+    if on_answer:
+        on_answer(answer, shown.strip())
     yield [{"role": "assistant", "content": shown.strip()},
            {"role": "assistant", "content": format_sources(answer)}]
 
@@ -134,35 +140,43 @@ def create_demo(assistant: Assistant, source_dir: str | Path | None = None, limi
     ``library`` when given, e.g. shared with the HTTP API); ``read_only`` turns uploads off."""
     import gradio as gr
 
+    from qa.web_documents import documents_panel, feedback_events
+
     library = None if read_only else library or _library(assistant, source_dir, limits)
+    feedback = FeedbackLog(assistant.index.path) if assistant.index.path else None
 
     def chat(message: str, history: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         # Read the live assistant once: an upload may swap it while this answer is being written.
-        yield from answer_messages(library.assistant if library else assistant, message)
+        yield from answer_messages(library.assistant if library else assistant, message,
+                                   feedback.remember if feedback else None)
 
     # Uploads are copied into the document folder at once; Gradio's cached copies can go after an hour.
     with gr.Blocks(title="Ask your documents", fill_height=True, delete_cache=(3600, 3600)) as demo:
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
+                chatbot = gr.Chatbot(height=560, sanitize_html=True, render_markdown=True, elem_id="chat")
                 gr.ChatInterface(
                     chat,
                     title="Ask your documents",
                     description="Answers quote the documents verbatim and cite them.",
                     examples=EXAMPLES,
-                    chatbot=gr.Chatbot(height=560, sanitize_html=True, render_markdown=True, elem_id="chat"),
+                    chatbot=chatbot,
                     api_name="chat",
                     concurrency_limit=4,
                     fill_height=True,
                 )
+                if feedback:
+                    feedback_events(chatbot, feedback)
             with gr.Column(scale=1, min_width=260):
                 if library is None:
                     gr.Markdown(format_index_info(assistant.index))
                 else:
-                    _upload_panel(library)
+                    documents_panel(demo, library, *_upload_panel(library))
     return demo
 
 
-def _upload_panel(library: DocumentLibrary) -> None:
+def _upload_panel(library: DocumentLibrary) -> tuple[Any, Any]:
+    """The file box and its status; returns the upload event, for others to follow, and the status."""
     import gradio as gr
 
     limits = library.limits
@@ -175,7 +189,9 @@ def _upload_panel(library: DocumentLibrary) -> None:
         for text in upload_messages(library, paths, progress):
             yield None, text  # clearing the file box lets the next drop start a new upload
 
-    files.upload(upload, files, [files, status], api_name="upload", concurrency_limit=1, show_progress="full")
+    uploaded = files.upload(upload, files, [files, status], api_name="upload", concurrency_limit=1,
+                            show_progress="full")
+    return uploaded, status
 
 
 def _library(assistant: Assistant, source_dir: str | Path | None, limits: UploadLimits | None

@@ -76,7 +76,7 @@ def test_list_reports_a_missing_file_under_its_line(corpus):
     result = invoke("docs", "list", "--index", index)
 
     assert result.exit_code == 0
-    assert "penguins.txt  'penguins' no date  ?  1 passage" in result.output
+    assert "penguins.txt  'penguins' no date  size unknown  1 passage" in result.output
     assert "    missing: the file is no longer in the document folder" in result.output
 
 

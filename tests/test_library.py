@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 import qa
-from helpers import PENGUINS, SEED_DATE, SEED_ID, SEED_QUESTION, SEED_TITLE, make_corpus
+from helpers import PENGUINS, SEED_DATE, SEED_ID, SEED_QUESTION, SEED_TITLE, make_corpus, subprocess_env
 from qa.documents import list_files
 from qa.errors import QAError
 from qa.library import INDEXED, MISSING, NOT_INDEXED, TRASH, UNREADABLE, DocumentLibrary
@@ -154,6 +156,12 @@ def test_an_unknown_name_is_reported_and_nothing_changes(library, docs, name):
     assert library.assistant is before and (docs / "penguins.txt").exists()
 
 
+def test_a_single_name_may_be_given_alone(library):
+    [result] = library.remove("penguins.txt")
+
+    assert result.removed and result.name == "penguins.txt"
+
+
 def test_a_second_removal_of_the_same_name_keeps_both_copies_in_the_trash(library, docs):
     library.remove(["penguins.txt"])
     (docs / "penguins.txt").write_text("Penguins again, a second text about them.", encoding="utf-8")
@@ -243,3 +251,16 @@ def test_lighthouse_is_answered_until_removed(library):
     library.remove(["lighthouse.md"])
 
     assert library.assistant.ask(question).abstained
+
+
+@pytest.mark.slow
+def test_removal_does_not_load_the_model(library):
+    script = ("import sys, qa, qa.embedding; from qa.library import DocumentLibrary; "
+              "lib = DocumentLibrary.open(qa.Settings(index_dir=sys.argv[1])); "
+              "[r] = lib.remove(['penguins.txt']); "
+              "print(r.removed, qa.embedding._load_model.cache_info().currsize)")
+
+    result = subprocess.run([sys.executable, "-c", script, str(library.index_dir)], env=subprocess_env(),
+                            capture_output=True, text=True, timeout=240)
+
+    assert result.stdout.split() == ["True", "0"], result.stderr
