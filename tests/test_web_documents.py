@@ -161,7 +161,7 @@ def test_documents_endpoint_lists_then_removes_and_the_chat_stops_answering(app,
     assert "rivers\\.txt" in after_upload
     assert "- **penguins\\.txt**: moved to \\.trash/penguins\\.txt" in status
     assert "penguins" not in after_removal and (docs / ".trash" / "penguins.txt").is_file()
-    assert answer == "The documents don&#x27;t answer this question."
+    assert answer == "The documents don't answer this question."
 
 
 def like(url: str, history: list, index: int, liked: bool) -> None:
