@@ -1,20 +1,22 @@
-"""Follow-up questions read in context: the conversation so far decides where to look, the current question what to quote.
+"""Follow-up questions read in context: the conversation decides where to look, the current question what to quote.
 
 No language model rewrites the question. What the dialogue gives is used directly:
 
-- **where to look**: the query vector is the current question's plus a share of the earlier questions'
-  (most recent first), BM25 adds the earlier questions' terms at a lower weight (historical query
-  expansion), and passages of the document quoted last, near the last quote, get a bonus (a dialogue
-  usually moves on through its document);
-- **what to quote**: sentences are scored against the current question first (cosine and coverage of its
-  terms); the earlier questions' terms count at a lower weight, so "who said so?" can be answered without the
-  earlier question taking the answer over; a sentence just quoted is not quoted again;
-- **abstention**: the evidence is the same sentence score, so an off-topic follow-up ("And who won the 2018
-  World Cup?"), whose own terms the documents lack, is still refused. Turns the assistant abstained on are
-  left out of the context, so they neither help nor hurt the next question.
+- **where to look**: a passage's score is the current question's fused score (BM25 and dense, as for a
+  single question) plus that of the earlier questions (historical query expansion), plus a bonus if it is
+  in the document quoted last, more if near the last quotes (a dialogue usually moves on through its
+  document);
+- **what to quote**: sentences are scored as for a single question (cosine + coverage of idf-weighted
+  terms), with a share of the earlier questions' vector in the cosine and their content words counting a
+  little in the coverage, so "who said so?" finds what "so" was without the earlier question taking the
+  answer over; a sentence just after the last quote gets a small bonus;
+- **abstention**: the evidence is that sentence score against a threshold calibrated for follow-ups, so an
+  unrelated follow-up ("And who won the 2018 World Cup?"), whose own words the documents lack, is still
+  refused. Turns the assistant abstained on are left out, so they neither help nor hurt the next question.
 
-Only the last ``MAX_TURNS`` answered turns are used. ``qa.conversation`` turns chat messages or the
-``Answer`` objects a ``Conversation`` keeps into ``Turn``s.
+Only the answered turns among the last ``MAX_TURNS`` count. ``qa.conversation`` turns chat messages or the
+``Answer`` objects a ``Conversation`` keeps into ``Turn``s. The weights were chosen on half of doc2dial-dev's
+dialogues (README, "Conversations").
 """
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -48,13 +50,12 @@ class ContextWeights:
     context: float = 1.0  # weight of the earlier questions' fused score (dense + BM25) in ranking passages
     decay: float = 0.5  # each older turn counts this much of the next newer one
     same_document: float = 0.3  # fused-score bonus for passages of the document quoted last
-    near_quote: float = 0.2  # and for passages within NEAR_CHARS of the last quote
+    near_quote: float = 0.2  # and for passages within ``near_chars`` of a last quote
     sentence_vector: float = 0.3  # earlier questions' vector in the sentence cosine
-    carried_terms: float = 0.3  # weight of earlier questions' terms in sentence coverage
+    carried_terms: float = 0.1  # weight of earlier questions' terms in sentence coverage
     after_quote: float = 0.1  # sentence bonus: in the last quoted document, just after the last quote
     near_chars: int = 1500
-    threshold_ratio: float = 0.75  # abstain below this share of ``min_score`` (see ``Reading.threshold``)
-    repeat_penalty: float = 0.0  # taken off the score of a sentence the turns used already quoted
+    threshold_ratio: float = 0.65  # abstain below this share of ``min_score`` (see ``Reading.threshold``)
 
 
 DEFAULT_WEIGHTS = ContextWeights()
@@ -87,7 +88,6 @@ class Reading:
     terms: QuestionTerms
     sentence_vector: np.ndarray
     interpretation: Interpretation
-    quoted: set[tuple[str, int, int]] = field(default_factory=set)
     last_quote: tuple[str, int, int] | None = None
     weights: ContextWeights = DEFAULT_WEIGHTS
 
@@ -97,7 +97,8 @@ class Reading:
         return min_score * self.weights.threshold_ratio
 
     def scored(self, index: Index, hits: list[Hit]) -> list[Quote]:
-        """Every sentence of ``hits`` not quoted in the turns used, scored in context, best first."""
+        """Every sentence of ``hits`` scored in context, best first. Sentences quoted before may be quoted
+        again: on the tuning dialogues, leaving them out lowered the first quotes in the gold span."""
         from qa.answer import Quote
 
         found: dict[tuple[str, int, int], tuple[str, float]] = {}
@@ -109,16 +110,13 @@ class Reading:
                 if key not in found:
                     found[key] = (hit.text[start - hit.start:end - hit.start], sim)
         coverage = self.terms.coverage([text for text, _ in found.values()])
-        scored = [Quote(text, doc, start, end, sentence_score(sim, cov) + self.bonus(doc, start, end))
+        scored = [Quote(text, doc, start, end, sentence_score(sim, cov) + self.bonus(doc, start))
                   for ((doc, start, end), (text, sim)), cov in zip(found.items(), coverage, strict=True)]
         scored.sort(key=lambda q: -q.score)
         return scored
 
-    def bonus(self, doc_id: str, start: int, end: int) -> float:
-        """Extra score for a sentence that continues from the last quote in the same document; less for one
-        already quoted."""
-        if (doc_id, start, end) in self.quoted:
-            return -self.weights.repeat_penalty
+    def bonus(self, doc_id: str, start: int) -> float:
+        """Extra score for a sentence that continues from the last quote in the same document."""
         if self.last_quote is None:
             return 0.0
         last_doc, _, last_end = self.last_quote
@@ -220,17 +218,18 @@ def _rows_by_document(index: Index) -> dict[str, list[int]]:
 
 def _reading(index: Index, question: str, qvec: np.ndarray, history: np.ndarray, used: list[Turn],
              skipped: int, w: ContextWeights) -> Reading:
+    """How to score sentences: the question's own terms in full, the earlier questions' content words it
+    lacks at ``w.carried_terms``; its vector with a share of the earlier questions'."""
     own = set(index.bm25.tokenize([question])[0])
     carried = sorted(set(content_terms(index, [t.question for t in used])) - own)
     freqs = index.bm25.document_frequencies(sorted(own | set(carried)))
     idf = term_weights(freqs, index.bm25.size)
     weights = {t: idf[t] * (1.0 if t in own else w.carried_terms) for t in idf}
-    quoted = {q for turn in used for q in turn.quotes}
     last = max(used[0].quotes, key=lambda q: q[2]) if used[0].quotes else None
     documents = tuple(dict.fromkeys(doc for doc, _, _ in used[0].quotes))
     interpretation = Interpretation(len(used), tuple(t.question for t in used), tuple(carried), documents, skipped)
     return Reading(QuestionTerms(weights, index.bm25), _normalised(qvec + w.sentence_vector * history),
-                   interpretation, quoted, last, w)
+                   interpretation, last, w)
 
 
 def content_terms(index: Index, texts: list[str]) -> list[str]:

@@ -59,7 +59,7 @@ def test_sources_before_any_question_says_so():
 
 
 def test_an_error_is_reported_and_the_chat_goes_on(assistant):
-    out, err, conversation = chat(assistant, "x" * 200_000, SEED_QUESTION)
+    _, err, conversation = chat(assistant, "x" * 200_000, SEED_QUESTION)
 
     assert err.startswith("error: the question is 200,000 characters long")
     assert len(conversation.answers) == 1
