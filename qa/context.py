@@ -165,7 +165,7 @@ def _retrieve(assistant: Assistant, question: str, qvec: np.ndarray, history: np
               last: tuple[tuple[str, int, int], ...], w: ContextWeights) -> list[Hit]:
     """The ``k`` best passages: the question's own fused score, plus ``w.context`` times the earlier questions'
     fused score, plus bonuses for the document quoted last and the passages around its last quotes."""
-    from qa.index import CANDIDATES
+    from qa.index import CANDIDATES, _top
 
     index, k = assistant.index, assistant.k
     if not index.chunks:
@@ -174,16 +174,31 @@ def _retrieve(assistant: Assistant, question: str, qvec: np.ndarray, history: np
     earlier_bm25 = sum((w.decay ** i) * index.bm25.scores(turn.question) for i, turn in enumerate(used))
     n = min(max(CANDIDATES, k), len(index.chunks))
     rows = _near_rows(index, last, w.near_chars)
-    for vector, bm25 in ((qvec, own_bm25), (history, earlier_bm25)):
-        for ranking in index._rankings(vector, bm25, n):
-            rows.update(ranking.tolist())
-    own_cos = index.chunk_similarities(sorted(rows), qvec)
+    # One dense search, for both vectors at once (a search costs as much as the rest of a question); the
+    # candidates are then scored exactly against each.
+    rankings = [*index._rankings(_normalised(qvec + w.context * history), own_bm25, n)]
+    if index.settings.retrieval != "dense":
+        rankings.append(_top(earlier_bm25, n))
+    for ranking in rankings:
+        rows.update(ranking.tolist())
+    own_cos, earlier_cos = _chunk_similarities(index, sorted(rows), qvec, history)
     own = score_fusion(own_cos, own_bm25, index.settings.dense_weight)
-    earlier = score_fusion(index.chunk_similarities(sorted(rows), history), earlier_bm25,
-                           index.settings.dense_weight)
+    earlier = score_fusion(earlier_cos, earlier_bm25, index.settings.dense_weight)
     fused = {i: own[i] + w.context * earlier[i] + _prior(index.chunks[i], last, w) for i in rows}
     return [index._hit(i, score, rank, own_cos[i], float(own_bm25[i]))
             for rank, (i, score) in enumerate(top_fused(fused, k), start=1)]
+
+
+def _chunk_similarities(index: Index, rows: list[int], a: np.ndarray, b: np.ndarray
+                        ) -> tuple[dict[int, float], dict[int, float]]:
+    """``Index.chunk_similarities`` for two vectors, reading each chunk's sentence vectors once."""
+    from qa.dense import read_ranges
+
+    blocks = read_ranges(index.vectors, [(index.sentence_ptr[i], index.sentence_ptr[i + 1]) for i in rows])
+    both = np.stack([a, b], axis=1)
+    best = [(block @ both).max(axis=0) if len(block) else np.zeros(2) for block in blocks]
+    return ({i: float(m[0]) for i, m in zip(rows, best, strict=True)},
+            {i: float(m[1]) for i, m in zip(rows, best, strict=True)})
 
 
 def _prior(chunk: Chunk, last: tuple[tuple[str, int, int], ...], w: ContextWeights) -> float:
