@@ -26,12 +26,9 @@ SOURCE_CHARS = 300
 
 
 def format_answer(answer: Answer) -> str:
-    """The answer's text and one line per cited document (or the closest passages when it abstained)."""
-    lines = [answer.text]
-    if answer.abstained:
-        return answer.text
-    lines += [f"  [{c.number}] {c.title or c.doc_id} ({c.date or 'no date'}) {c.source}" for c in answer.citations]
-    return "\n".join(lines)
+    """The answer's text, then one line per cited document (``/sources`` shows more)."""
+    cited = [f"  [{c.number}] {c.title or c.doc_id} ({c.date or 'no date'}) {c.source}" for c in answer.citations]
+    return "\n".join([answer.text, *cited])
 
 
 def format_sources(answer: Answer | None) -> str:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from qa.answer import Answer, Assistant
     from qa.index import Index
 
-_QUOTE = re.compile(r"\u201c(.+?)\u201d\s*\[\d+\]", re.S)
+_QUOTE = re.compile(r"\u201c(.+?)\u201d\s*\[\d+\]", re.DOTALL)
 
 
 def turns_from_messages(index: Index, history: Sequence[dict[str, Any]]) -> list[Turn]:

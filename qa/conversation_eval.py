@@ -216,8 +216,9 @@ def format_table(table: dict[str, dict[str, float]], title: str = "") -> str:
 
 
 def format_conversation_report(report: ConversationReport) -> str:
-    lines = [f"{report.dataset} (conversations): {report.dialogues} dialogues, {report.turns} turns, "
-             f"{report.documents} documents; history {report.history}", ""]
+    head = (f"{report.dataset} (conversations): {report.dialogues} dialogues, {report.turns} turns, "
+            f"{report.documents} documents; history {report.history}")
+    lines = [head, ""]
     for part, table in report.tables.items():
         lines += [format_table(table, f"{part}:"), ""]
     lines.append(f"index {report.index} in {report.build_seconds:.1f} s")

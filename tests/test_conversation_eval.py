@@ -39,8 +39,8 @@ DIALOGUES = [
     ("d-kosovo", "kosovo", [(SEED_QUESTION, "China respects the sovereignty and territorial integrity of Serbia"),
                             ("What did it urge Belgrade and Pristina to do?",
                              "China urges the two sides to implement agreements")]),
-    ("d-penguins", "penguins", [("Where do emperor penguins breed?", "Emperor penguins breed during the Antarctic "
-                                                                     "winter"),
+    ("d-penguins", "penguins", [("Where do emperor penguins breed?",
+                                 "Emperor penguins breed during the Antarctic winter"),
                                 ("And what does the female do with the egg?",
                                  "The female lays a single egg and passes it to the male")]),
 ]
