@@ -68,13 +68,38 @@ def format_sources(answer: Answer) -> str:
     return "**Sources**\n\n" + "\n\n".join(format_citation(c) for c in answer.citations)
 
 
-def answer_messages(assistant: Assistant, message: str, on_answer: Callable[[Answer, str], object] | None = None
-                    ) -> Iterator[list[dict[str, Any]]]:
-    """Stream the answer quote by quote, then add the sources as a second message.
+def chat_history(history: list[dict[str, Any]] | None) -> list[dict[str, str]]:
+    """The conversation in a Gradio chat history: each user message and the answer after it (not the sources
+    message that follows each answer, nor files). Gradio 6 gives a message's content as a list of parts."""
+    turns: list[dict[str, str]] = []
+    for message in history or []:
+        role, content = message.get("role"), _text(message.get("content"))
+        if content is None:
+            continue
+        if role == "user":
+            turns.append({"role": "user", "content": content})
+        elif role == "assistant" and turns and turns[-1]["role"] == "user":
+            turns.append({"role": "assistant", "content": content})
+    return turns
 
-    ``on_answer(answer, shown)`` is called with each answer and the text shown for it (for feedback)."""
+
+def _text(content: Any) -> str | None:
+    """The text of a message's content: a string, or the text parts of a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        return "".join(p for p in parts if isinstance(p, str)) if parts else None
+    return None
+
+
+def answer_messages(assistant: Assistant, message: str, history: list[dict[str, Any]] | None = None,
+                    on_answer: Callable[[Answer, str], object] | None = None) -> Iterator[list[dict[str, Any]]]:
+    """Stream the answer quote by quote, then add the sources as a second message. ``history`` (Gradio's, of
+    this browser session) makes follow-up questions read in the conversation's context; ``on_answer(answer,
+    shown)`` is called with each answer and the text shown for it (for feedback)."""
     try:
-        answer = assistant.ask(message)
+        answer = assistant.ask(message, history=chat_history(history))
     except QAError as exc:
         yield [{"role": "assistant", "content": f"⚠️ {exc}"}]
         return
@@ -147,7 +172,8 @@ def create_demo(assistant: Assistant, source_dir: str | Path | None = None, limi
 
     def chat(message: str, history: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         # Read the live assistant once: an upload may swap it while this answer is being written.
-        yield from answer_messages(library.assistant if library else assistant, message,
+        # Gradio keeps the history per browser session; clearing the chat starts a new conversation.
+        yield from answer_messages(library.assistant if library else assistant, message, history,
                                    feedback.remember if feedback else None)
 
     # Uploads are copied into the document folder at once; Gradio's cached copies can go after an hour.
