@@ -16,7 +16,7 @@ from qa.bm25 import BM25Index
 from qa.chunking import Chunk, chunk_documents
 from qa.documents import Document, Skipped, file_hash, iter_documents, load_folder
 from qa.errors import EmptyCorpusError, QAError
-from qa.embedding import Embedder
+from qa.embedding import Embedder, resolve_device
 from qa.dense import build_dense
 from qa.index import FORMAT_VERSION, Index, chunk_input, load_index
 from qa.settings import Settings
@@ -139,8 +139,7 @@ def _embed(chunks: list[Chunk], docs: dict[str, Document], settings: Settings, p
         reusable = {c.id: previous.vectors[previous.sentence_ptr[i]:previous.sentence_ptr[i + 1]]
                     for i, c in enumerate(previous.chunks) if c.doc_id in unchanged}
     todo = [c for c in chunks if c.id not in reusable]
-    embedder = previous.embedder if previous is not None else \
-        Embedder(settings.model, settings.batch_size, settings.quantize)
+    embedder = build_embedder(settings)
     inputs = [chunk_input(c, docs[c.doc_id], settings) for c in todo]
     _, fresh = embedder.encode_passages([t for t, _ in inputs], [s for _, s in inputs], show_progress)
     parts, pos = [], 0
@@ -155,6 +154,12 @@ def _embed(chunks: list[Chunk], docs: dict[str, Document], settings: Settings, p
     return np.ascontiguousarray(vectors, dtype=np.float32), len(chunks) - len(todo)
 
 
+def build_embedder(settings: Settings) -> Embedder:
+    """The Embedder a build uses: the index's model on the device ``settings.device`` resolves to."""
+    return Embedder(settings.model, settings.batch_size, settings.quantize,
+                    resolve_device(settings.device, settings.quantize))
+
+
 def _manifest(docs: list[Document], n_chunks: int, skipped: list[Skipped], folder: Path | None, settings: Settings,
               dimension: int, dense_info: dict[str, Any]) -> dict[str, Any]:
     return {
@@ -162,6 +167,7 @@ def _manifest(docs: list[Document], n_chunks: int, skipped: list[Skipped], folde
         "settings": settings.index_fingerprint(),
         "dimension": dimension,
         "faiss": dense_info,
+        "device": resolve_device(settings.device, settings.quantize),  # information only: not checked on load
         "source": str(folder.resolve()) if folder else None,
         "documents": {d.id: d.content_hash for d in docs},
         "skipped": {s.path: file_hash(folder / s.path) for s in skipped if folder and (folder / s.path).is_file()},

@@ -46,6 +46,8 @@ def settings_options(fn: F) -> F:
         click.option("--quantize/--no-quantize", default=None,
                      help="Embed with int8 weights: about 2x faster indexing, slightly different vectors; an index built "
                           "one way is refused the other way. [env QA_QUANTIZE; default off]"),
+        click.option("--device", help="Where documents are embedded: auto (CUDA, then Apple MPS, then CPU), cpu, "
+                                      "cuda, cuda:N or mps. [env QA_DEVICE; default auto]"),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -133,7 +135,8 @@ def index_info(source: Path | None, **opts: Any) -> None:
     click.echo(f"documents:  {m['counts']['documents']}   chunks: {m['counts']['chunks']}")
     click.echo(f"model:      {m['settings']['model']} (dimension {m['dimension']})")
     click.echo(f"chunking:   {m['settings']['chunk_size']} characters, overlap {m['settings']['chunk_overlap']}")
-    click.echo(f"built:      {m['created']} from {m.get('source') or 'in-memory documents'}")
+    click.echo(f"built:      {m['created']} from {m.get('source') or 'in-memory documents'}"
+               + (f", embedded on {m['device']}" if m.get("device") else ""))
     click.echo("versions:   " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()))
     changes = idx.changes(source)
     if not changes.stale:
