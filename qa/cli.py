@@ -94,29 +94,43 @@ def _print_report(verb: str, idx: Any) -> None:
         click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
 
 
+def ray_options(fn: F) -> F:
+    """--ray [ADDRESS] and --ray-workers N: embed on a Ray cluster (the `ray` extra)."""
+    fn = click.option("--ray-workers", type=click.IntRange(min=1),
+                      help="Embedding workers on Ray. [default: one per GPU, else one per CPU of the cluster]")(fn)
+    return click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
+                        help="Embed on a Ray cluster: its address (e.g. ray://HOST:10001), `local` for a new local "
+                             "Ray, or nothing for Ray's default (RAY_ADDRESS, a cluster started here, else local). "
+                             "Needs pip install 'qa[ray]'.")(fn)
+
+
 @index.command("build")
 @_source_arg
+@ray_options
 @settings_options
 @_handle_errors
-def index_build(source: Path | None, **opts: Any) -> None:
+def index_build(source: Path | None, ray_address: str | None, ray_workers: int | None, **opts: Any) -> None:
     """Index every document in SOURCE (default: seeds/ or QA_SOURCE_DIR) from scratch."""
     from qa.build import build_index
 
     settings = make_settings(**opts)
-    idx = build_index(source or settings.source_dir, settings.index_dir, settings, show_progress=True)
+    idx = build_index(source or settings.source_dir, settings.index_dir, settings, show_progress=True,
+                      ray_address=ray_address, ray_workers=ray_workers)
     _print_report("Indexed", idx)
 
 
 @index.command("update")
 @_source_arg
+@ray_options
 @settings_options
 @_handle_errors
-def index_update(source: Path | None, **opts: Any) -> None:
+def index_update(source: Path | None, ray_address: str | None, ray_workers: int | None, **opts: Any) -> None:
     """Re-embed only new or changed documents in SOURCE and drop removed ones."""
     from qa.build import update_index
 
     settings = make_settings(**opts)
-    idx = update_index(source or settings.source_dir, settings.index_dir, settings, show_progress=True)
+    idx = update_index(source or settings.source_dir, settings.index_dir, settings, show_progress=True,
+                       ray_address=ray_address, ray_workers=ray_workers)
     _print_report("Updated", idx)
 
 
