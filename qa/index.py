@@ -66,6 +66,7 @@ class Index:
         self.manifest = manifest
         self.path = path
         self.report: Any = None  # the BuildReport when this index was just built
+        self.generation: str | None = None  # the generation folder it was loaded from or saved as (qa.store)
         self.embedder = Embedder(settings.model, settings.batch_size, settings.quantize)
         if dense is None:
             dense, _ = build_dense(vectors, settings)
@@ -165,7 +166,7 @@ class Index:
         """Write a new generation into ``index_dir`` and switch to it atomically."""
         import faiss
 
-        with store.new_generation(Path(index_dir)) as folder:
+        with store.new_generation(Path(index_dir), self.settings.generation_grace_s) as folder:
             store.write_jsonl(folder / "documents.jsonl", [d.to_dict() for d in self.documents.values()])
             store.write_jsonl(folder / "chunks.jsonl", [c.to_dict() for c in self.chunks])
             np.save(folder / "vectors.npy", self.vectors, allow_pickle=False)
@@ -173,7 +174,7 @@ class Index:
             self.bm25.save(folder / "bm25")
             # The manifest goes last: a generation without one is never loaded.
             store.write_json(folder / store.MANIFEST, self.manifest)
-        self.path = Path(index_dir)
+        self.path, self.generation = Path(index_dir), folder.name
         return self.path
 
 
@@ -268,8 +269,10 @@ def load_index(index_dir: Path | str | None = None, settings: Settings | None = 
     problem = _inconsistency(documents, chunks, vectors, bm25, dense, manifest)
     if problem:
         raise IndexCorruptError(f"index at {str(index_dir)!r} is inconsistent ({problem}): {damaged}")
-    return Index(settings.replace(index_dir=index_dir), documents, chunks, vectors, manifest, bm25, dense,
-                 index_dir)
+    index = Index(settings.replace(index_dir=index_dir), documents, chunks, vectors, manifest, bm25, dense,
+                  index_dir)
+    index.generation = folder.name
+    return index
 
 
 def _inconsistency(documents: list[Document], chunks: list[Chunk], vectors: np.ndarray, bm25: BM25Index,

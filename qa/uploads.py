@@ -21,6 +21,7 @@ from qa.answer import Assistant
 from qa.build import update_index
 from qa.documents import SUPPORTED_SUFFIXES, file_hash, list_files, load_file
 from qa.errors import ConfigError, DocumentError, QAError
+from qa.live import LiveAssistant
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -182,12 +183,12 @@ def _copy(source: Path, dest: Path, max_bytes: int) -> None:
             raise DocumentError(f"too large; the limit is {max_bytes / MB:g} MB per file")
 
 
-class DocumentLibrary:
+class DocumentLibrary(LiveAssistant):
     """A document folder, its index and the Assistant over it; uploads update all three.
 
     Questions use ``library.assistant`` (read once per question); an upload builds the new index fully, then
     swaps in a new Assistant, so a question in flight finishes on the index it started with. Uploads are
-    serialised by a lock.
+    serialised by a lock. An ``IndexFollower`` may swap in generations published by other processes too.
     """
 
     def __init__(self, assistant: Assistant, source_dir: str | Path, index_dir: str | Path | None = None,
@@ -199,12 +200,8 @@ class DocumentLibrary:
         self.index_dir = Path(index_dir)
         self.settings = assistant.index.settings
         self.limits = limits or UploadLimits.from_settings(self.settings)
-        self._assistant = assistant
+        super().__init__(assistant)
         self._lock = threading.Lock()
-
-    @property
-    def assistant(self) -> Assistant:
-        return self._assistant
 
     def add_files(self, files: Iterable[Upload], progress: Progress | None = None) -> list[UploadResult]:
         """Save the acceptable files into the folder, index them, and answer from them from now on."""
@@ -222,8 +219,7 @@ class DocumentLibrary:
         except (QAError, OSError) as exc:
             log.exception("indexing uploaded files failed; removing them")
             return [self._undo(r, exc) if r.status == ADDED else r for r in results]
-        old = self._assistant
-        self._assistant = Assistant(index, k=old.k, min_score=old.min_score)
+        self.use_index(index)
         return results
 
     def _undo(self, result: UploadResult, exc: Exception) -> UploadResult:

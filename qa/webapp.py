@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from qa.answer import Answer, Assistant, Citation
 from qa.errors import QAError
 from qa.index import Index
+from qa.live import IndexFollower, LiveAssistant
 from qa.retrieval import Hit
 from qa.settings import Settings
 from qa.uploads import MB, DocumentLibrary, Progress, UploadLimits, UploadResult
@@ -122,17 +123,21 @@ def upload_messages(library: DocumentLibrary, paths: list[str] | None, progress:
     yield f"{format_upload_results(results)}\n\n{format_index_info(library.assistant.index)}"
 
 
-def create_demo(assistant: Assistant, source_dir: str | Path | None = None, limits: UploadLimits | None = None
-                ) -> gr.Blocks:
+def create_demo(assistant: Assistant, source_dir: str | Path | None = None, limits: UploadLimits | None = None,
+                follow: bool = False) -> gr.Blocks:
     """The chat page; with a document folder (``source_dir``, else the one the index was built from) and an
-    index saved in a folder, files dropped beside the chat are added to the folder and indexed."""
+    index saved in a folder, files dropped beside the chat are added to the folder and indexed. With ``follow``,
+    it answers from each generation another process publishes in the index folder (``follow_index``)."""
     import gradio as gr
 
     library = _library(assistant, source_dir, limits)
+    live = library or LiveAssistant(assistant)
+    if follow:
+        follow_index(live)
 
     def chat(message: str, history: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-        # Read the live assistant once: an upload may swap it while this answer is being written.
-        yield from answer_messages(library.assistant if library else assistant, message)
+        # Read the live assistant once: an upload or a new generation may swap it while this answer is written.
+        yield from answer_messages(live.assistant, message)
 
     # Uploads are copied into the document folder at once; Gradio's cached copies can go after an hour.
     with gr.Blocks(title="Ask your documents", fill_height=True, delete_cache=(3600, 3600)) as demo:
@@ -182,6 +187,14 @@ def _library(assistant: Assistant, source_dir: str | Path | None, limits: Upload
     return DocumentLibrary(assistant, source, assistant.index.path, limits)
 
 
+def follow_index(live: LiveAssistant) -> IndexFollower | None:
+    """Poll the index folder every ``reload_interval`` seconds (its settings) and swap in new generations."""
+    index = live.assistant.index
+    if index.path is None or index.settings.reload_interval <= 0:
+        return None
+    return IndexFollower(live, index.path, index.settings, index.settings.reload_interval).start()
+
+
 def warm_up(index: Index) -> None:
     """Load the embedding model and run it once; a failure is left for the first question to report."""
     try:
@@ -197,7 +210,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     index = open_index(settings.source_dir, settings.index_dir, settings, show_progress=True)
     # The model (torch, sentence-transformers) loads while Gradio starts, not on the first question.
     threading.Thread(target=warm_up, args=(index,), name="qa-warm-up", daemon=True).start()
-    demo = create_demo(Assistant(index), settings.source_dir)
+    demo = create_demo(Assistant(index), settings.source_dir, follow=True)
     # Gradio's own cap stops absurd uploads before they reach the disk; files a little over the limit still
     # reach the library, which names them in its per-file message.
     cap = int(4 * settings.upload_max_mb * MB)
