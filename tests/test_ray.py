@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import qa
-from helpers import PENGUINS, REPO_ROOT, SEEDS_DIR, hit_keys, make_corpus, qa_command, subprocess_env
+from helpers import LIGHTHOUSE, PENGUINS, REPO_ROOT, SEEDS_DIR, hit_keys, make_corpus, qa_command, subprocess_env
 from qa.documents import load_folder
 from qa.errors import ConfigError
 from qa.evaluation import load_squad
@@ -70,3 +72,30 @@ def test_update_on_ray_embeds_only_the_new_document_and_matches_a_local_build(tm
     np.testing.assert_allclose(updated.vectors, full.vectors, atol=1e-5)
     questions = ["How do king penguins keep the egg warm?", "What did the lighthouse keeper count?"]
     assert [hit_keys(updated.search(q)) for q in questions] == [hit_keys(full.search(q)) for q in questions]
+
+
+def embedding_workers() -> list[int]:
+    """Process ids of Ray Data's embedding actors (Ray names each worker process after its actor)."""
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
+    return [int(line.split()[0]) for line in out.splitlines() if "ray::MapWorker(MapBatches(EmbedBatches))" in line]
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_replaced_and_the_build_still_gives_the_local_index(tmp_path):
+    corpus = make_corpus(tmp_path / "docs")
+    for i in range(60):  # enough batches that the worker dies with work left
+        (corpus / f"note-{i}.txt").write_text(f"Note {i}. " + LIGHTHOUSE.replace("keeper", f"keeper {i}") * 3,
+                                              encoding="utf-8")
+    build = subprocess.Popen([qa_command(), "index", "build", str(corpus), "--index", str(tmp_path / "ix"),
+                              "--ray", "local", "--ray-workers", "1"], env=subprocess_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not embedding_workers() and build.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    killed = embedding_workers()
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    out, err = build.communicate(timeout=600)
+
+    assert killed and build.returncode == 0, err[-3000:]
+    np.testing.assert_allclose(qa.load_index(tmp_path / "ix").vectors, qa.build_index(corpus).vectors, atol=1e-5)
