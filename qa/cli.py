@@ -209,16 +209,18 @@ def ask(question: str, as_json: bool, **opts: Any) -> None:
 
 @main.command()
 @_source_arg
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=7860, show_default=True, type=int, help="Port to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="QA_HOST", help="Address to listen on. [env QA_HOST]")
+@click.option("--port", type=click.IntRange(1, 65535),
+              help="Port to listen on. [env QA_PORT, else GRADIO_SERVER_PORT; default 7860]")
 @settings_options
 @_handle_errors
-def serve(source: Path | None, host: str, port: int, **opts: Any) -> None:
+def serve(source: Path | None, host: str, port: int | None, **opts: Any) -> None:
     """Serve the web chat, building or updating the index from SOURCE first if needed."""
+    from qa.webapp import env_port
     from qa.webapp import serve as serve_app
 
     settings = make_settings(**opts)
-    serve_app(settings.replace(source_dir=source), host=host, port=port)
+    serve_app(settings.replace(source_dir=source), host=host, port=port or env_port())
 
 
 @main.command("eval")

@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (FAISS) and BM25 candidates fused by reciprocal rank fusion."""
+"""Hybrid retrieval: dense (FAISS) and BM25 candidates fused by score fusion (the default) or reciprocal rank fusion."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 import re
+import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa.answer import Answer, Assistant, Citation
-from qa.errors import QAError
+from qa.errors import ConfigError, PortBusyError, QAError
 from qa.index import Index
 from qa.live import IndexFollower, LiveAssistant
 from qa.retrieval import Hit
@@ -78,12 +80,15 @@ def answer_messages(assistant: Assistant, message: str) -> Iterator[list[dict[st
         yield [{"role": "assistant", "content": "⚠️ Something went wrong while answering; the server log has "
                                                 "the details."}]
         return
+    # The answer goes out as the document's own text: API clients must see exactly what was quoted. The
+    # Chatbot sanitises it (sanitize_html), so markup in a document cannot run in the page; the Sources
+    # message below shows the same text HTML-escaped, character for character.
     if answer.abstained:
-        shown = html.escape(answer.text)
+        shown = answer.text
     else:
         shown = ""
         for quote in answer.quotes:
-            shown += f"\u201c{html.escape(quote.text)}\u201d [{quote.citation}] "
+            shown += f"\u201c{quote.text}\u201d [{quote.citation}] "
             yield [{"role": "assistant", "content": shown.strip()}]
     yield [{"role": "assistant", "content": shown.strip()},
            {"role": "assistant", "content": format_sources(answer)}]
@@ -203,10 +208,47 @@ def warm_up(index: Index) -> None:
         log.warning("could not load the embedding model yet: %s", exc)
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Build or refresh the index if needed, then serve the chat (blocking)."""
+DEFAULT_PORT = 7860
+
+
+def env_port(environ: Mapping[str, str] | None = None) -> int:
+    """The port to serve on: ``QA_PORT``, else ``GRADIO_SERVER_PORT`` (what Gradio users try), else 7860."""
+    environ = os.environ if environ is None else environ
+    for name in ("QA_PORT", "GRADIO_SERVER_PORT"):
+        value = environ.get(name, "").strip()
+        if value:
+            if not value.isdigit() or not 0 < int(value) < 65536:
+                raise ConfigError(f"{name} must be a port number between 1 and 65535, got {value!r}")
+            return int(value)
+    return DEFAULT_PORT
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise PortBusyError, saying how to choose another port, if ``host:port`` cannot be listened on."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds it
+            sock.bind((host, port))
+    except OSError as exc:
+        raise _port_busy(host, port, exc) from None
+
+
+def _port_busy(host: str, port: int, exc: BaseException) -> PortBusyError:
+    other = port + 1 if port < 65535 else 7861
+    return PortBusyError(f"cannot listen on {host}:{port} ({getattr(exc, 'strerror', None) or exc}): another program "
+                         f"(another Gradio app?) is using the port. Choose another one: `QA_PORT={other} make run` "
+                         f"or `qa serve --port {other}`")
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
+    """Build or refresh the index if needed, then serve the chat (blocking).
+
+    A busy port is reported (PortBusyError) before any work, and again if it is taken while the index builds.
+    """
     from qa.build import open_index
 
+    check_port(host, port)
     index = open_index(settings.source_dir, settings.index_dir, settings, show_progress=True)
     # The model (torch, sentence-transformers) loads while Gradio starts, not on the first question.
     threading.Thread(target=warm_up, args=(index,), name="qa-warm-up", daemon=True).start()
@@ -214,4 +256,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     # Gradio's own cap stops absurd uploads before they reach the disk; files a little over the limit still
     # reach the library, which names them in its per-file message.
     cap = int(4 * settings.upload_max_mb * MB)
-    demo.queue(default_concurrency_limit=4).launch(server_name=host, server_port=port, max_file_size=cap)
+    try:
+        demo.queue(default_concurrency_limit=4).launch(server_name=host, server_port=port, max_file_size=cap)
+    except OSError as exc:  # taken while the index was built; Gradio's own advice (GRADIO_SERVER_PORT) would not work
+        raise _port_busy(host, port, exc) from None
