@@ -117,8 +117,9 @@ class Users:
             t.join(timeout=300)
 
 
-# Replaced generations kept for 10 minutes, as replicas on several machines over a network folder would run.
-REPLICA_ENV = {**subprocess_env(), "QA_GENERATION_GRACE_S": "600"}
+# Default settings: on one machine a replaced generation is deleted at once, and a server still answering
+# from it keeps its files open (qa.index.load_index); replicas on other machines need generation_grace_s.
+REPLICA_ENV = subprocess_env()
 
 
 def start_replica(corpus: Path, index_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
