@@ -119,17 +119,7 @@ def embed_on_ray(texts: list[str], spans: list[list[tuple[int, int]]], settings:
     order = local.batch_order(texts)
     batches = [order[b:b + settings.batch_size] for b in range(0, len(order), settings.batch_size)]
     with connected(address, workers) as ray:
-        cluster = plan(ray, settings, workers)
-        log.info("embedding %d texts in %d batches on Ray: %s", len(texts), len(batches), cluster)
-        ray.data.DataContext.get_current().enable_progress_bars = False  # ours below, one bar like a local build
-        rows = ray.data.from_items([{"batch": i, "texts": [texts[j] for j in batch],
-                                     "spans": json.dumps([spans[j] for j in batch])}
-                                    for i, batch in enumerate(batches)],
-                                   override_num_blocks=min(len(batches), 64 * cluster.workers))
-        results = rows.map_batches(
-            EmbedBatches, fn_constructor_kwargs={"settings": settings, "threads": cluster.cpus_per_worker},
-            batch_size=1, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=cluster.workers),
-            num_cpus=cluster.cpus_per_worker, num_gpus=1 if cluster.gpu else 0)
+        results = _embedded_batches(ray, texts, spans, batches, settings, workers)
         with _progress(len(texts), show_progress) as bar:
             for row in results.iter_rows():
                 batch = batches[int(row["batch"])]
@@ -137,3 +127,23 @@ def embed_on_ray(texts: list[str], spans: list[list[tuple[int, int]]], settings:
                 vectors[rows_of] = np.frombuffer(row["vectors"], dtype=np.float32).reshape(-1, dim)
                 bar.update(len(batch))
     return vectors
+
+
+def _embedded_batches(ray: Any, texts: list[str], spans: list[list[tuple[int, int]]], batches: list[list[int]],
+                      settings: Settings, workers: int | None) -> Any:
+    """The Ray dataset of embedded batches: rows ``{"batch": i, "vectors": float32 bytes}``, computed lazily."""
+    cluster = plan(ray, settings, workers)
+    log.info("embedding %d texts in %d batches on Ray: %s", len(texts), len(batches), cluster)
+    if settings.device not in ("auto", "cpu") and not cluster.gpu:
+        log.warning("device %s asked for, but the Ray cluster has no GPU: its workers embed on their CPUs",
+                    settings.device)
+    # Ray gives each GPU worker one GPU, which it sees as cuda:0.
+    worker_settings = settings.replace(device="cuda" if cluster.gpu else "cpu")
+    ray.data.DataContext.get_current().enable_progress_bars = False  # ours instead: one bar, like a local build
+    rows = ray.data.from_items([{"batch": i, "texts": [texts[j] for j in batch],
+                                 "spans": json.dumps([spans[j] for j in batch])} for i, batch in enumerate(batches)],
+                               override_num_blocks=min(len(batches), 64 * cluster.workers))
+    return rows.map_batches(
+        EmbedBatches, fn_constructor_kwargs={"settings": worker_settings, "threads": cluster.cpus_per_worker},
+        batch_size=1, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=cluster.workers),
+        num_cpus=cluster.cpus_per_worker, num_gpus=1 if cluster.gpu else 0)
