@@ -50,29 +50,39 @@ def import_ray() -> Any:
 
 
 @contextmanager
-def connected(address: str, workers: int | None = None) -> Iterator[Any]:
-    """Ray, connected to ``address``; ``""`` is ``ray.init()``'s own choice (RAY_ADDRESS, a cluster started on this
-    machine, else a new local Ray), ``"local"`` always a new local Ray. A local Ray gets ``workers`` CPUs (default:
-    all) and no dashboard, and is shut down on leaving. An already connected Ray is used as it is and left running.
+def connected(address: str) -> Iterator[Any]:
+    """Ray, connected to ``address``: ``""`` is a running cluster (RAY_ADDRESS, or one started on this machine with
+    ``ray start``) if there is one, else a new local Ray; ``"local"`` is always a new local Ray, with this machine's
+    CPUs, no dashboard and a small object store. The connection is closed on leaving (a local Ray stops with it);
+    a Ray this process was already connected to is used as it is and left connected.
     """
     ray = import_ray()
     if ray.is_initialized():
         log.info("using the Ray this process is already connected to")
         yield ray
         return
-    local = {"num_cpus": workers or os.cpu_count(), "include_dashboard": False,
-             "object_store_memory": LOCAL_OBJECT_STORE}
-    try:
-        ray.init(address=address or None, log_to_driver=False,
-                 **({} if address and address != "local" else local))
-    except (ConnectionError, ValueError, RuntimeError) as exc:
-        raise ConfigError(f"cannot connect to the Ray cluster at {address!r} ({exc}): give the address `ray start "
-                          "--head` printed (e.g. ray://HOST:10001 or HOST:6379), or --ray alone for a local Ray") \
-            from None
+    _init(ray, address)
     try:
         yield ray
     finally:
         ray.shutdown()
+
+
+def _init(ray: Any, address: str) -> None:
+    if address == "":
+        try:
+            ray.init(address="auto", log_to_driver=False)
+            return
+        except ConnectionError:
+            log.info("no running Ray cluster found: starting a local one")
+            address = "local"
+    local = {"num_cpus": os.cpu_count(), "include_dashboard": False, "object_store_memory": LOCAL_OBJECT_STORE}
+    try:
+        ray.init(address=address, log_to_driver=False, **(local if address == "local" else {}))
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        raise ConfigError(f"cannot connect to the Ray cluster at {address!r} ({exc}): give the address `ray start "
+                          "--head` printed (e.g. ray://HOST:10001 or HOST:6379), or --ray alone for a local Ray") \
+            from None
 
 
 def plan(ray: Any, settings: Settings, workers: int | None) -> Cluster:
@@ -118,7 +128,7 @@ def embed_on_ray(texts: list[str], spans: list[list[tuple[int, int]]], settings:
         return vectors
     order = local.batch_order(texts)
     batches = [order[b:b + settings.batch_size] for b in range(0, len(order), settings.batch_size)]
-    with connected(address, workers) as ray:
+    with connected(address) as ray:
         results = _embedded_batches(ray, texts, spans, batches, settings, workers)
         with _progress(len(texts), show_progress) as bar:
             for row in results.iter_rows():

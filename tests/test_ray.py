@@ -15,6 +15,7 @@ from helpers import LIGHTHOUSE, PENGUINS, REPO_ROOT, SEEDS_DIR, hit_keys, make_c
 from qa.documents import load_folder
 from qa.errors import ConfigError
 from qa.evaluation import load_squad
+from qa.ray_embed import Cluster, plan
 
 pytest.importorskip("ray.data", reason="the ray extra is not installed: pip install 'qa[ray]'")
 
@@ -33,6 +34,27 @@ def test_ray_workers_below_one_are_refused_before_anything_starts(tmp_path):
     with pytest.raises(ConfigError, match="ray_workers must be at least 1, got 0"):
         qa.build_index(SEEDS_DIR, tmp_path, ray_address="local", ray_workers=0)
     assert list(tmp_path.iterdir()) == []
+
+
+class Resources:
+    """What ``plan`` reads of a Ray cluster: its total resources (pure arithmetic follows)."""
+
+    def __init__(self, **resources: float) -> None:
+        self.resources = resources
+
+    def cluster_resources(self) -> dict[str, float]:
+        return self.resources
+
+
+@pytest.mark.parametrize("resources, settings, workers, expected", [
+    ({"CPU": 8, "GPU": 2}, qa.Settings(), None, Cluster(2, 1, True)),  # one worker per GPU
+    ({"CPU": 8}, qa.Settings(), None, Cluster(8, 1, False)),  # else one per CPU
+    ({"CPU": 8}, qa.Settings(), 2, Cluster(2, 4, False)),  # fewer workers share the CPUs
+    ({"CPU": 8, "GPU": 2}, qa.Settings(device="cpu"), None, Cluster(8, 1, False)),  # GPUs not wanted
+    ({"CPU": 8, "GPU": 2}, qa.Settings(quantize=True), None, Cluster(8, 1, False)),  # int8 is CPU-only
+])
+def test_workers_are_placed_one_per_gpu_else_one_per_cpu(resources, settings, workers, expected):
+    assert plan(Resources(**resources), settings, workers) == expected
 
 
 @pytest.mark.slow
@@ -62,7 +84,7 @@ def test_update_on_ray_embeds_only_the_new_document_and_matches_a_local_build(tm
     (corpus / "more-penguins.txt").write_text(PENGUINS.replace("Emperor", "King"), encoding="utf-8")
 
     result = subprocess.run([qa_command(), "index", "update", str(corpus), "--index", str(tmp_path / "ix"),
-                             "--ray", "local", "--ray-workers", "1"],
+                             "--ray", "--ray-workers", "1"],
                             env=subprocess_env(), capture_output=True, text=True, timeout=600)
 
     assert result.returncode == 0, result.stderr[-3000:]
