@@ -1,7 +1,8 @@
-"""The web chat: `python app.py` builds or refreshes index/ from seeds/ if needed, then serves on :7860.
+"""The web chat, HTTP API and MCP: `python app.py` builds or refreshes index/ from seeds/ if needed, then serves
+on :7860.
 
-Settings come from QA_* environment variables (see README), e.g. QA_SOURCE_DIR, QA_INDEX_DIR, QA_MODEL;
-QA_HOST and QA_PORT (else GRADIO_SERVER_PORT, else 7860) say where to listen.
+Settings come from QA_* environment variables (see README), e.g. QA_SOURCE_DIR, QA_INDEX_DIR, QA_MODEL,
+QA_AUTH, QA_READ_ONLY; QA_HOST and QA_PORT (else GRADIO_SERVER_PORT, else 7860) say where to listen.
 """
 import logging
 import os

@@ -12,7 +12,7 @@ from qa import store
 from qa.bm25 import BM25Index
 from qa.chunking import Chunk
 from qa.dense import VectorFile, build_dense, rank_chunks, read_ranges
-from qa.documents import SURROGATE, Document, file_hash, list_files
+from qa.documents import SURROGATE, Document, file_hash, list_files, locate
 from qa.embedding import Embedder
 from qa.errors import IndexCorruptError, IndexMismatchError, QAError, QuestionError
 from qa.retrieval import Hit, rrf, score_fusion, top_fused
@@ -152,7 +152,7 @@ class Index:
         return Hit(chunk_id=chunk.id, doc_id=doc.id, text=chunk.text, score=score, title=doc.title,
                    date=str(doc.metadata.get("date", "")), source=str(doc.metadata.get("source", doc.id)),
                    start=chunk.start, end=chunk.end, rank=rank, dense_score=cosine, bm25_score=bm25,
-                   page=page_of(doc, chunk.start))
+                   page=page_of(doc, chunk.start), location=str(locate(doc, chunk.start) or ""))
 
     def changes(self, source: Path | str | None = None) -> Changes:
         """Files added, changed or removed in ``source`` (default: the folder it was built from)."""

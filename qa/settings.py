@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,11 @@ class Settings:
     device: str = "auto"
     reload_interval: float = 2.0  # seconds between a server's checks for a newly published index; 0: never
     generation_grace_s: float = 0.0  # seconds a replaced index generation is kept for readers on other machines
+    # Serving (qa/auth.py): sign-in for the page, the HTTP API and MCP; never shown in a repr or a log.
+    auth: str = field(default="", repr=False)  # "USER:PASS", several separated by commas
+    auth_file: str = ""  # a file of users: one USER:PASS a line, blank lines and # comments ignored
+    no_auth: bool = False  # serve without sign-in on an address other than loopback, on purpose
+    read_only: bool = False  # no uploads or removals, on the page, the HTTP API or MCP
 
     def __post_init__(self) -> None:
         if self.chunk_size < 50:

@@ -6,7 +6,6 @@ import logging
 import os
 import re
 import socket
-import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 from qa.answer import Answer, Assistant, Citation
 from qa.errors import ConfigError, PortBusyError, QAError
 from qa.index import Index
+from qa.library import DocumentLibrary
 from qa.live import IndexFollower, LiveAssistant
 from qa.retrieval import Hit
 from qa.settings import Settings
-from qa.uploads import MB, DocumentLibrary, Progress, UploadLimits, UploadResult
+from qa.uploads import MB, Progress, UploadLimits, UploadResult
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -48,7 +48,7 @@ def format_excerpt(text: str, text_start: int, marks: list[tuple[int, int]]) -> 
 def format_citation(c: Citation) -> str:
     hit = c.excerpt
     quotes = [(q.start, q.end) for q in c.quotes if hit.start <= q.start and q.end <= hit.end]
-    where = f" · page {c.page}" if c.page else ""
+    where = f" · {html.escape(c.location)}" if c.location else ""
     head = f"**[{c.number}] {html.escape(c.title)}** · {html.escape(c.date or 'no date')} · `{c.source}`{where}"
     return f"{head}\n\n> {format_excerpt(hit.text, hit.start, quotes)}"
 
@@ -129,16 +129,16 @@ def upload_messages(library: DocumentLibrary, paths: list[str] | None, progress:
 
 
 def create_demo(assistant: Assistant, source_dir: str | Path | None = None, limits: UploadLimits | None = None,
-                follow: bool = False) -> gr.Blocks:
+                library: DocumentLibrary | None = None, read_only: bool = False,
+                live: LiveAssistant | None = None) -> gr.Blocks:
     """The chat page; with a document folder (``source_dir``, else the one the index was built from) and an
-    index saved in a folder, files dropped beside the chat are added to the folder and indexed. With ``follow``,
-    it answers from each generation another process publishes in the index folder (``follow_index``)."""
+    index saved in a folder, files dropped beside the chat are added to the folder and indexed (through
+    ``library`` when given, e.g. shared with the HTTP API); ``read_only`` turns uploads off. Questions are
+    answered by ``live`` when given (e.g. followed by ``follow_index``), else by the library's Assistant."""
     import gradio as gr
 
-    library = _library(assistant, source_dir, limits)
-    live = library or LiveAssistant(assistant)
-    if follow:
-        follow_index(live)
+    library = None if read_only else library or _library(assistant, source_dir, limits)
+    live = live or library or LiveAssistant(assistant)
 
     def chat(message: str, history: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         # Read the live assistant once: an upload or a new generation may swap it while this answer is written.
@@ -242,21 +242,13 @@ def _port_busy(host: str, port: int, exc: BaseException) -> PortBusyError:
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
-    """Build or refresh the index if needed, then serve the chat (blocking).
+    """Build or refresh the index if needed, then serve the chat, the HTTP API and MCP on one port (blocking).
 
-    A busy port is reported (PortBusyError) before any work, and again if it is taken while the index builds.
+    A busy port is reported (PortBusyError) before any work, and again if it was taken while the index built.
     """
-    from qa.build import open_index
+    from qa.server import build_app, run_app
 
     check_port(host, port)
-    index = open_index(settings.source_dir, settings.index_dir, settings, show_progress=True)
-    # The model (torch, sentence-transformers) loads while Gradio starts, not on the first question.
-    threading.Thread(target=warm_up, args=(index,), name="qa-warm-up", daemon=True).start()
-    demo = create_demo(Assistant(index), settings.source_dir, follow=True)
-    # Gradio's own cap stops absurd uploads before they reach the disk; files a little over the limit still
-    # reach the library, which names them in its per-file message.
-    cap = int(4 * settings.upload_max_mb * MB)
-    try:
-        demo.queue(default_concurrency_limit=4).launch(server_name=host, server_port=port, max_file_size=cap)
-    except OSError as exc:  # taken while the index was built; Gradio's own advice (GRADIO_SERVER_PORT) would not work
-        raise _port_busy(host, port, exc) from None
+    app = build_app(settings, host, port)
+    check_port(host, port)
+    run_app(app, host, port)
