@@ -16,7 +16,7 @@ its overhead (start-up, model loading per worker, moving batches through the obj
 The speed-up comes from more machines (or GPUs), each running one worker. On a shared machine wall time
 depends on the CPU share each process gets (two worker processes get a bigger share of a busy machine than
 one), so CPU seconds are reported too: this process's, plus the embedding workers' (sampled from ``ps``
-every 0.2 s, so the last fraction of a second of each worker may be missed). Also checks that every Ray build's
+every 0.2 s in whole seconds, less what workers of an earlier build still shutting down had used before). Also checks that every Ray build's
 vectors equal the local build's to 1e-5. Prints a table and writes benchmarks/results/ray_build.json.
 """
 from __future__ import annotations
@@ -48,18 +48,23 @@ class WorkerCPU:
 
     def __init__(self) -> None:
         self.seen: dict[int, float] = {}
+        self.before: dict[int, float] = {}  # workers of an earlier build still shutting down: not counted
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
+    @staticmethod
+    def _workers() -> dict[int, float]:
+        out = subprocess.run(["ps", "-eo", "pid,cputimes,args"], capture_output=True, text=True).stdout
+        return {int(line.split()[0]): float(line.split()[1]) for line in out.splitlines()
+                if "ray::MapWorker(MapBatches(EmbedBatches))" in line}
+
     def _sample(self) -> None:
         while not self._stop.wait(0.2):
-            out = subprocess.run(["ps", "-eo", "pid,cputimes,args"], capture_output=True, text=True).stdout
-            for line in out.splitlines():
-                if "ray::MapWorker(MapBatches(EmbedBatches))" in line:
-                    pid, cpu = line.split()[:2]
-                    self.seen[int(pid)] = max(self.seen.get(int(pid), 0.0), float(cpu))
+            for pid, cpu in self._workers().items():
+                self.seen[pid] = max(self.seen.get(pid, 0.0), cpu)
 
     def __enter__(self) -> WorkerCPU:
+        self.before = self._workers()
         self._thread.start()
         return self
 
@@ -69,7 +74,7 @@ class WorkerCPU:
 
     @property
     def seconds(self) -> float:
-        return sum(self.seen.values())
+        return sum(cpu - self.before.get(pid, 0.0) for pid, cpu in self.seen.items())
 
 
 def run(docs: list, rounds: int, cpus: int, settings: Settings) -> dict[str, Any]:
