@@ -46,6 +46,8 @@ def settings_options(fn: F) -> F:
         click.option("--quantize/--no-quantize", default=None,
                      help="Embed with int8 weights: about 2x faster indexing, slightly different vectors; an index built "
                           "one way is refused the other way. [env QA_QUANTIZE; default off]"),
+        click.option("--device", help="Where documents are embedded: auto (CUDA, then Apple MPS, then CPU), cpu, "
+                                      "cuda, cuda:N or mps. [env QA_DEVICE; default auto]"),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -124,29 +126,43 @@ def _print_report(verb: str, idx: Any) -> None:
         click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
 
 
+def ray_options(fn: F) -> F:
+    """--ray [ADDRESS] and --ray-workers N: embed on a Ray cluster (the `ray` extra)."""
+    fn = click.option("--ray-workers", type=click.IntRange(min=1),
+                      help="Embedding workers on Ray. [default: one per GPU, else one per CPU of the cluster]")(fn)
+    return click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
+                        help="Embed on a Ray cluster: its address (e.g. ray://HOST:10001), `local` for a new local "
+                             "Ray, or nothing for Ray's default (RAY_ADDRESS, a cluster started here, else local). "
+                             "Needs pip install 'qa[ray]'.")(fn)
+
+
 @index.command("build")
 @_source_arg
+@ray_options
 @settings_options
 @_handle_errors
-def index_build(source: Path | None, **opts: Any) -> None:
+def index_build(source: Path | None, ray_address: str | None, ray_workers: int | None, **opts: Any) -> None:
     """Index every document in SOURCE (default: seeds/ or QA_SOURCE_DIR) from scratch."""
     from qa.build import build_index
 
     settings = make_settings(**opts)
-    idx = build_index(source or settings.source_dir, settings.index_dir, settings, show_progress=True)
+    idx = build_index(source or settings.source_dir, settings.index_dir, settings, show_progress=True,
+                      ray_address=ray_address, ray_workers=ray_workers)
     _print_report("Indexed", idx)
 
 
 @index.command("update")
 @_source_arg
+@ray_options
 @settings_options
 @_handle_errors
-def index_update(source: Path | None, **opts: Any) -> None:
+def index_update(source: Path | None, ray_address: str | None, ray_workers: int | None, **opts: Any) -> None:
     """Re-embed only new or changed documents in SOURCE and drop removed ones."""
     from qa.build import update_index
 
     settings = make_settings(**opts)
-    idx = update_index(source or settings.source_dir, settings.index_dir, settings, show_progress=True)
+    idx = update_index(source or settings.source_dir, settings.index_dir, settings, show_progress=True,
+                       ray_address=ray_address, ray_workers=ray_workers)
     _print_report("Updated", idx)
 
 
@@ -165,7 +181,8 @@ def index_info(source: Path | None, **opts: Any) -> None:
     click.echo(f"documents:  {m['counts']['documents']}   chunks: {m['counts']['chunks']}")
     click.echo(f"model:      {m['settings']['model']} (dimension {m['dimension']})")
     click.echo(f"chunking:   {m['settings']['chunk_size']} characters, overlap {m['settings']['chunk_overlap']}")
-    click.echo(f"built:      {m['created']} from {m.get('source') or 'in-memory documents'}")
+    click.echo(f"built:      {m['created']} from {m.get('source') or 'in-memory documents'}"
+               + (f", embedded on {m['device']}" if m.get("device") else ""))
     click.echo("versions:   " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()))
     changes = idx.changes(source)
     if not changes.stale:

@@ -192,9 +192,7 @@ def _retrieve(assistant: Assistant, question: str, qvec: np.ndarray, history: np
 def _chunk_similarities(index: Index, rows: list[int], a: np.ndarray, b: np.ndarray
                         ) -> tuple[dict[int, float], dict[int, float]]:
     """``Index.chunk_similarities`` for two vectors, reading each chunk's sentence vectors once."""
-    from qa.dense import read_ranges
-
-    blocks = read_ranges(index.vectors, [(index.sentence_ptr[i], index.sentence_ptr[i + 1]) for i in rows])
+    blocks = index.chunk_vectors(rows)
     both = np.stack([a, b], axis=1)
     best = [(block @ both).max(axis=0) if len(block) else np.zeros(2) for block in blocks]
     return ({i: float(m[0]) for i, m in zip(rows, best, strict=True)},
