@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from helpers import PENGUINS, SEED_QUESTION, copy_seeds, free_port, gen_folders, hit_keys
 
 import qa
-from helpers import PENGUINS, SEED_QUESTION, copy_seeds, free_port, gen_folders, hit_keys
 from qa.uploads import DocumentLibrary
 
+T = TypeVar("T")
 FERRY = "The ferry to the island leaves the harbour every 40 minutes in summer.\n"
 
 
@@ -40,28 +43,38 @@ def test_a_loaded_index_still_searches_after_an_update_removes_its_generation(do
     assert new.search("How often does the ferry leave?")[0].doc_id == "new.txt"
 
 
-@pytest.mark.slow
-def test_questions_in_a_loop_never_fail_while_updates_publish(docs, index_dir):
-    assistant = qa.Assistant(qa.load_index(index_dir))
+def repeat_while_updating(action: Callable[[], T], docs: Path, index_dir: Path, updates: int = 4
+                          ) -> tuple[list[T], list[BaseException]]:
+    """Run ``action`` in a loop on another thread while ``updates`` documents are added and published here;
+    its results and every exception it raised."""
+    results: list[T] = []
     errors: list[BaseException] = []
-    answered, done = [], threading.Event()
+    done = threading.Event()
 
-    def ask_repeatedly() -> None:
+    def loop() -> None:
         while not done.is_set():
             try:
-                answered.append(assistant.ask(SEED_QUESTION))
-            except BaseException as exc:  # noqa: BLE001 - any failure fails the test below
+                results.append(action())
+            except BaseException as exc:  # noqa: BLE001 - any failure fails the calling test
                 errors.append(exc)
 
-    asker = threading.Thread(target=ask_repeatedly)
-    asker.start()
+    worker = threading.Thread(target=loop)
+    worker.start()
     try:
-        for i in range(4):
+        for i in range(updates):
             (docs / f"note{i}.txt").write_text(f"Note {i}. {PENGUINS}", encoding="utf-8")
             qa.update_index(docs, index_dir)
     finally:
         done.set()
-        asker.join()
+        worker.join()
+    return results, errors
+
+
+@pytest.mark.slow
+def test_questions_in_a_loop_never_fail_while_updates_publish(docs, index_dir):
+    assistant = qa.Assistant(qa.load_index(index_dir))
+
+    answered, errors = repeat_while_updating(lambda: assistant.ask(SEED_QUESTION), docs, index_dir)
 
     assert not errors, errors[:3]
     assert answered and all(a.quotes for a in answered)
@@ -70,25 +83,7 @@ def test_questions_in_a_loop_never_fail_while_updates_publish(docs, index_dir):
 
 @pytest.mark.slow
 def test_loading_while_updates_publish_never_reports_a_damaged_index(docs, index_dir):
-    errors: list[BaseException] = []
-    loaded, done = [], threading.Event()
-
-    def load_repeatedly() -> None:
-        while not done.is_set():
-            try:
-                loaded.append(len(qa.load_index(index_dir).documents))
-            except BaseException as exc:  # noqa: BLE001 - any failure fails the test below
-                errors.append(exc)
-
-    loader = threading.Thread(target=load_repeatedly)
-    loader.start()
-    try:
-        for i in range(4):
-            (docs / f"note{i}.txt").write_text(f"Note {i}. {PENGUINS}", encoding="utf-8")
-            qa.update_index(docs, index_dir)
-    finally:
-        done.set()
-        loader.join()
+    loaded, errors = repeat_while_updating(lambda: len(qa.load_index(index_dir).documents), docs, index_dir)
 
     assert not errors, errors[:3]
     assert loaded and loaded == sorted(loaded)  # each load saw a whole generation, never an older one after
