@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from helpers import PENGUINS, SEED_QUESTION, copy_seeds, free_port, gen_folders, hit_keys
 
 import qa
+from helpers import PENGUINS, SEED_QUESTION, copy_seeds, free_port, gen_folders, hit_keys
 from qa.uploads import DocumentLibrary
 
 T = TypeVar("T")
