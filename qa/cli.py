@@ -209,11 +209,14 @@ def serve(source: Path | None, host: str, port: int, **opts: Any) -> None:
 @click.option("--retrieval", type=click.Choice(["hybrid", "dense", "bm25"]),
               help="Rank by both retrievers fused, or by one alone. [env QA_RETRIEVAL; default hybrid]")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N questions (the corpus stays whole).")
+@click.option("--split", default="test", show_default=True,
+              help="BEIR folders: the relevance judgements to use, qrels/SPLIT.tsv (choose settings on dev, "
+                   "report test).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @settings_options
 @_handle_errors
-def eval_command(dataset: Path, retrieval: str | None, limit: int | None, as_json: bool, index_dir: Path | None,
-                 **opts: Any) -> None:
+def eval_command(dataset: Path, retrieval: str | None, limit: int | None, split: str, as_json: bool,
+                 index_dir: Path | None, **opts: Any) -> None:
     """Measure retrieval and answers on DATASET: a BEIR folder or a SQuAD v1.1 JSON file.
 
     Reports nDCG@10, Recall@1/5/20/100 and MRR@10 over whole documents, for SQuAD also how often the
@@ -224,5 +227,5 @@ def eval_command(dataset: Path, retrieval: str | None, limit: int | None, as_jso
     from qa.evaluation import evaluate, format_report
 
     settings = make_settings(retrieval=retrieval, index_dir=index_dir, **opts)
-    report = evaluate(dataset, settings, limit, index_dir, show_progress=True)
+    report = evaluate(dataset, settings, limit, index_dir, show_progress=True, split=split)
     click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1) if as_json else format_report(report))
