@@ -63,6 +63,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "document 0.3": {"doc_weight": 0.3},
     "agreement +2": {"agreement_weight": 2.0},
     "agreement -2": {"agreement_weight": -2.0},
+    "RM3 light (3 chunks, 10 terms, 0.2)": {"feedback_chunks": 3, "feedback_terms": 10, "rm3_weight": 0.2},
+    "Rocchio light (3 chunks, 0.2)": {"feedback_chunks": 3, "rocchio_weight": 0.2},
+    "title weight 0.25": {"title_weight": 0.25},
+    "title 0.5 + agreement +2": {"title_weight": 0.5, "agreement_weight": 2.0},
+    "dense weight 1.5": {"dense_weight": 1.5},
+    "dense weight 3": {"dense_weight": 3.0},
 }
 
 
