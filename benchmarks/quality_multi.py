@@ -43,17 +43,22 @@ from qa.evaluation import (EvalQuestion, answer_metrics, load_beir, load_squad, 
 from qa.index import Index  # noqa: E402
 
 EVAL = DEFAULT_SQUAD.parent.parent  # ../shared/eval beside the project
-RM3 = {"feedback_chunks": 10, "feedback_terms": 10, "rm3_weight": 0.3}
-ROCCHIO = {"feedback_chunks": 5, "rocchio_weight": 0.5}
-VARIANTS: dict[str, dict[str, Any]] = {
+RM3 = {"prf_chunks": 10, "prf_terms": 10, "rm3_weight": 0.3}
+ROCCHIO = {"prf_chunks": 5, "rocchio_weight": 0.5}
+# Every variant is a change to BASE, the ranking before this comparison (score fusion, dense weight 2, no
+# refinement), so its row does not move when a default changes; "defaults" is Settings() as it is today.
+BASE = {"fusion": "score", "dense_weight": 2.0, "prf_chunks": 0, "rm3_weight": 0.0, "rocchio_weight": 0.0,
+        "title_weight": 0.0, "sentence_mean_weight": 0.0, "doc_weight": 0.0, "agreement_weight": 0.0}
+VARIANTS: dict[str, dict[str, Any] | None] = {
     "bm25 only": {"retrieval": "bm25"},
     "dense only": {"retrieval": "dense"},
     "plain RRF k=60": {"fusion": "rrf", "rrf_k": 60},
-    "default": {},
+    "before (score fusion, dense weight 2)": {},
+    "defaults (Settings())": None,
     "RM3 (10 chunks, 10 terms, 0.3)": RM3,
-    "RM3 (10 chunks, 20 terms, 0.5)": {**RM3, "feedback_terms": 20, "rm3_weight": 0.5},
+    "RM3 (10 chunks, 20 terms, 0.5)": {**RM3, "prf_terms": 20, "rm3_weight": 0.5},
     "Rocchio (5 chunks, 0.5)": ROCCHIO,
-    "Rocchio (10 chunks, 1.0)": {"feedback_chunks": 10, "rocchio_weight": 1.0},
+    "Rocchio (10 chunks, 1.0)": {"prf_chunks": 10, "rocchio_weight": 1.0},
     "RM3 + Rocchio": {**RM3, "rocchio_weight": 0.5},
     "title weight 0.5": {"title_weight": 0.5},
     "title weight 1": {"title_weight": 1.0},
@@ -63,8 +68,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "document 0.3": {"doc_weight": 0.3},
     "agreement +2": {"agreement_weight": 2.0},
     "agreement -2": {"agreement_weight": -2.0},
-    "RM3 light (3 chunks, 10 terms, 0.2)": {"feedback_chunks": 3, "feedback_terms": 10, "rm3_weight": 0.2},
-    "Rocchio light (3 chunks, 0.2)": {"feedback_chunks": 3, "rocchio_weight": 0.2},
+    "RM3 light (3 chunks, 10 terms, 0.2)": {"prf_chunks": 3, "prf_terms": 10, "rm3_weight": 0.2},
+    "Rocchio light (3 chunks, 0.2)": {"prf_chunks": 3, "rocchio_weight": 0.2},
     "title weight 0.25": {"title_weight": 0.25},
     "title 0.5 + agreement +2": {"title_weight": 0.5, "agreement_weight": 2.0},
     "dense weight 1.5": {"dense_weight": 1.5},
@@ -227,8 +232,8 @@ def main() -> None:
     for name, change in VARIANTS.items():
         if args.only and not re.search(args.only, name):
             continue
-        settings = Settings().replace(**change)
-        report["variants"][name] = {"settings": change,
+        settings = Settings() if change is None else Settings(**{**BASE, **change})
+        report["variants"][name] = {"settings": change if change is not None else "defaults",
                                     **{n: c.measure(settings) for n, c in collections.items()}}
         print(table({"variants": {name: report["variants"][name]}}).splitlines()[-1], flush=True)
     report["seconds"] = round(time.perf_counter() - started, 1)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.documents import locate
 from qa.errors import QuestionError
 from qa.index import Index, check_query, page_of
 from qa.retrieval import Hit
@@ -43,7 +44,8 @@ class Citation:
     source: str
     quotes: tuple[Quote, ...]
     excerpt: Hit  # the passage the first quote came from, for showing context
-    page: int | None = None
+    page: int | None = None  # the PDF page of the first quote
+    location: str = ""  # where the first quote is: "page 2", "slide 3", "section: Heading" (qa.documents.locate)
 
 
 @dataclass
@@ -140,8 +142,10 @@ class Assistant:
         for doc_id, number in numbers.items():
             mine = tuple(q for q in numbered if q.doc_id == doc_id)
             hit = next(h for h in hits if h.doc_id == doc_id and h.start <= mine[0].start < h.end)
-            page = page_of(self.index.documents[doc_id], mine[0].start)
-            citations.append(Citation(number, doc_id, hit.title, hit.date, hit.source, mine, hit, page))
+            doc = self.index.documents[doc_id]
+            where = str(locate(doc, mine[0].start) or "")
+            citations.append(Citation(number, doc_id, hit.title, hit.date, hit.source, mine, hit,
+                                      page_of(doc, mine[0].start), where))
         return numbered, citations
 
 

@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from qa import store
 from qa.bm25 import BM25Index
 from qa.chunking import Chunk, chunk_documents
-from qa.documents import Document, Skipped, file_hash, iter_documents, load_folder
+from qa.documents import SUPPORTED_SUFFIXES, Document, Skipped, file_hash, iter_documents, load_folder
 from qa.errors import EmptyCorpusError, QAError
 from qa.embedding import Embedder
 from qa.dense import build_dense
@@ -67,7 +68,7 @@ def build_index(source: Source, index_dir: str | Path | None = None, settings: S
         where = f"in {str(folder)!r}" if folder else "in the given documents"
         detail = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:5])
         raise EmptyCorpusError(f"no usable documents {where}" + (f" ({detail})" if detail else "")
-                               + ": add .txt, .md, .html or .pdf files with text")
+                               + f": add files with text ({', '.join(SUPPORTED_SUFFIXES)})")
     clock.lap("read documents")
     chunks = chunk_documents(docs, settings.chunk_size, settings.chunk_overlap)
     if not chunks:  # every document is blank: nothing to embed, and bm25s cannot index nothing
@@ -79,6 +80,7 @@ def build_index(source: Source, index_dir: str | Path | None = None, settings: S
     vectors, reused = _embed(chunks, by_id, settings, previous, show_progress)
     clock.lap("embed")
     index = _assemble(docs, chunks, vectors, skipped, folder, settings, clock)
+    index.manifest["added"] = _added_times(docs, index.manifest["created"], index_dir)
     if index_dir is not None:
         index.save(index_dir)
         clock.lap("save")
@@ -134,15 +136,19 @@ def _embed(chunks: list[Chunk], docs: dict[str, Document], settings: Settings, p
     """
     reusable: dict[str, np.ndarray] = {}
     if previous is not None:
-        unchanged = {doc_id for doc_id, doc in docs.items()
-                     if doc_id in previous.documents and previous.documents[doc_id].content_hash == doc.content_hash}
+        # The same file can read as other text when a loader changes (e.g. HTML main-content extraction):
+        # its vectors are reused only if the text and title embedded are the same too.
+        unchanged = {doc_id for doc_id, doc in docs.items() if _same_document(previous.documents.get(doc_id), doc)}
         reusable = {c.id: previous.vectors[previous.sentence_ptr[i]:previous.sentence_ptr[i + 1]]
                     for i, c in enumerate(previous.chunks) if c.doc_id in unchanged}
     todo = [c for c in chunks if c.id not in reusable]
     embedder = previous.embedder if previous is not None else \
         Embedder(settings.model, settings.batch_size, settings.quantize)
-    inputs = [chunk_input(c, docs[c.doc_id], settings) for c in todo]
-    _, fresh = embedder.encode_passages([t for t, _ in inputs], [s for _, s in inputs], show_progress)
+    if todo:
+        inputs = [chunk_input(c, docs[c.doc_id], settings) for c in todo]
+        _, fresh = embedder.encode_passages([t for t, _ in inputs], [s for _, s in inputs], show_progress)
+    else:  # nothing new, e.g. documents were only removed: no need to even load the model
+        fresh = np.zeros((0, previous.vectors.shape[1] if previous is not None else 0), np.float32)
     parts, pos = [], 0
     for chunk in chunks:
         n = len(chunk.sentences)
@@ -155,6 +161,10 @@ def _embed(chunks: list[Chunk], docs: dict[str, Document], settings: Settings, p
     return np.ascontiguousarray(vectors, dtype=np.float32), len(chunks) - len(todo)
 
 
+def _same_document(old: Document | None, new: Document) -> bool:
+    return old is not None and (old.content_hash, old.title, old.text) == (new.content_hash, new.title, new.text)
+
+
 def _manifest(docs: list[Document], n_chunks: int, skipped: list[Skipped], folder: Path | None, settings: Settings,
               dimension: int, dense_info: dict[str, Any]) -> dict[str, Any]:
     return {
@@ -165,10 +175,24 @@ def _manifest(docs: list[Document], n_chunks: int, skipped: list[Skipped], folde
         "source": str(folder.resolve()) if folder else None,
         "documents": {d.id: d.content_hash for d in docs},
         "skipped": {s.path: file_hash(folder / s.path) for s in skipped if folder and (folder / s.path).is_file()},
+        "skipped_reasons": {s.path: s.reason for s in skipped},
         "counts": {"documents": len(docs), "chunks": n_chunks},
         "versions": _versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def _added_times(docs: list[Document], now: str, index_dir: str | Path | None) -> dict[str, str]:
+    """When each document first entered the index in ``index_dir``: kept from its previous manifest, else now."""
+    previous: Any = {}
+    if index_dir is not None:
+        try:
+            previous = store.read_json(store.current_generation(Path(index_dir)) / store.MANIFEST).get("added", {})
+        except (QAError, AttributeError):  # no index yet, or a damaged one: every document is new
+            previous = {}
+    if not isinstance(previous, dict):
+        previous = {}
+    return {d.id: str(previous.get(d.id) or now) for d in docs}
 
 
 def _versions() -> dict[str, str]:

@@ -52,14 +52,46 @@ def settings_options(fn: F) -> F:
     return fn
 
 
+# Loggers of the libraries qa uses; below -v only their errors are shown.
+LIBRARY_LOGGERS = ("bm25s", "faiss", "httpx", "sentence_transformers", "transformers", "huggingface_hub", "pypdf",
+                   "trafilatura", "htmldate", "courlan", "justext", "py.warnings")
+
+
 def configure_logging(level: int) -> None:
-    """Set log levels at the edge; bm25s sets its own logger to DEBUG on import, which would flood the output."""
+    """Set log levels at the edge. At WARNING (no -v) the libraries are quiet: only their errors are logged,
+    Python warnings too (they are routed to logging), and their own progress bars (transformers' "Loading
+    weights") are off. qa's own warnings and progress bars (embedding a build) are shown at every level.
+    """
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     # bm25s sets its own logger to DEBUG when imported (later, lazily), so filter at the handlers too.
     for handler in logging.getLogger().handlers:
         handler.setLevel(level)
-    for noisy in ("bm25s", "httpx", "sentence_transformers", "transformers"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    quiet = level >= logging.WARNING
+    logging.captureWarnings(True)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR if quiet else logging.WARNING)
+    if quiet:
+        quiet_library_output()
+
+
+def quiet_library_output() -> None:
+    """Turn off Hugging Face progress bars and transformers' warnings: through the environment for libraries
+    not imported yet (the CLI imports them lazily), directly for those already imported."""
+    import os
+    import sys
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # transformers resets its logger's level from this variable when it is first imported.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        transformers_logging.set_verbosity_error()
+    elif "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
 
 
 def make_settings(**kwargs: Any) -> Settings:
@@ -160,8 +192,9 @@ def search(text: str, as_json: bool, **opts: Any) -> None:
         click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=1))
         return
     for hit in hits:
+        where = f", {hit.location}" if hit.location else ""
         click.echo(f"[{hit.rank}] {hit.score:.4f}  {hit.title} ({hit.date or 'no date'}) {hit.doc_id} "
-                   f"{hit.start}-{hit.end}")
+                   f"{hit.start}-{hit.end}{where}")
         click.echo("    " + " ".join(hit.text.split())[:300])
 
 
@@ -187,21 +220,40 @@ def ask(question: str, as_json: bool, **opts: Any) -> None:
         for hit in answer.passages[:3]:
             click.echo(f"  - {hit.title} ({hit.doc_id}): {' '.join(hit.text.split())[:200]}")
     for c in answer.citations:
-        click.echo(f"  [{c.number}] {c.title} ({c.date or 'no date'}) {c.source}")
+        where = f", {c.location}" if c.location else ""
+        click.echo(f"  [{c.number}] {c.title} ({c.date or 'no date'}) {c.source}{where}")
 
 
 @main.command()
 @_source_arg
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=7860, show_default=True, type=int, help="Port to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="QA_HOST", help="Address to listen on. [env QA_HOST]")
+@click.option("--port", type=click.IntRange(1, 65535),
+              help="Port to listen on. [env QA_PORT, else GRADIO_SERVER_PORT; default 7860]")
+@click.option("--auth", "auth", multiple=True, metavar="USER:PASS",
+              help="Sign-in for the page, the HTTP API and MCP (HTTP Basic); repeat for several users. "
+                   "[env QA_AUTH: USER:PASS, several separated by commas]")
+@click.option("--auth-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="A file of users, one USER:PASS a line. [env QA_AUTH_FILE]")
+@click.option("--no-auth", is_flag=True, default=None,
+              help="Serve without sign-in on an address other than loopback, on purpose. [env QA_NO_AUTH]")
+@click.option("--read-only/--writable", "read_only", default=None,
+              help="Turn off adding and removing documents on the page, the HTTP API and MCP. [env QA_READ_ONLY; "
+                   "default writable]")
 @settings_options
 @_handle_errors
-def serve(source: Path | None, host: str, port: int, **opts: Any) -> None:
-    """Serve the web chat, building or updating the index from SOURCE first if needed."""
+def serve(source: Path | None, host: str, port: int | None, auth: tuple[str, ...], auth_file: Path | None,
+          **opts: Any) -> None:
+    """Serve the web chat, the HTTP API (/api, docs at /api/docs) and MCP (/mcp) on one port, building or
+    updating the index from SOURCE first if needed. Beyond loopback, sign-in (--auth) is required unless
+    --no-auth is given."""
+    from qa.webapp import env_port
     from qa.webapp import serve as serve_app
 
-    settings = make_settings(**opts)
-    serve_app(settings.replace(source_dir=source), host=host, port=port)
+    if any("," in entry for entry in auth):
+        raise click.BadParameter("a comma cannot be given in --auth; put such a user in --auth-file",
+                                 param_hint="--auth")
+    settings = make_settings(auth=",".join(auth) or None, auth_file=str(auth_file) if auth_file else None, **opts)
+    serve_app(settings.replace(source_dir=source), host=host, port=port or env_port())
 
 
 @main.command("eval")
@@ -229,3 +281,9 @@ def eval_command(dataset: Path, retrieval: str | None, limit: int | None, split:
     settings = make_settings(retrieval=retrieval, index_dir=index_dir, **opts)
     report = evaluate(dataset, settings, limit, index_dir, show_progress=True, split=split)
     click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1) if as_json else format_report(report))
+
+
+# The `qa docs` commands live in their own module; it imports the helpers above, so it is loaded last.
+from qa.cli_docs import docs  # noqa: E402
+
+main.add_command(docs)

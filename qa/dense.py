@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import mmap
 import os
+import weakref
 from typing import Any
 
 import numpy as np
@@ -23,33 +24,62 @@ log = logging.getLogger(__name__)
 _ADD_BLOCK = 65536  # vectors added at a time: a memory-mapped array is never copied whole
 
 
-def read_ranges(vectors: np.ndarray, ranges: list[tuple[int, int]]) -> list[np.ndarray]:
+def read_ranges(vectors: np.ndarray, ranges: list[tuple[int, int]], fd: int | None = None) -> list[np.ndarray]:
     """``[vectors[a:b] for a, b in ranges]``, read with ``pread`` when ``vectors`` is a memory-mapped file.
 
     Touching scattered rows of a mapped file maps the surrounding cached pages too (the kernel's fault-around):
     at 4.3M vectors, 200 queries re-scoring 400 rows each left 2.2 GB of the file resident in the process and
     took 11-14 ms a query in page faults. Reading the rows takes ~1 ms and leaves them in the page cache only.
+    ``fd`` is the mapped file, opened when the index was loaded (``VectorFile``): reading through it keeps
+    working after the file's generation folder is removed. Without it the file is opened by name.
     """
     if not (isinstance(vectors, np.memmap) and isinstance(vectors.base, mmap.mmap) and vectors.filename):
         return [np.asarray(vectors[a:b]) for a, b in ranges]
     dim, dtype = vectors.shape[1], vectors.dtype
     row_bytes = dim * dtype.itemsize
-    fd = os.open(vectors.filename, os.O_RDONLY)
+    own = fd is None
+    if own:
+        fd = os.open(vectors.filename, os.O_RDONLY)
     try:
         blocks = [os.pread(fd, (b - a) * row_bytes, vectors.offset + a * row_bytes) if b > a else b""
                   for a, b in ranges]
     finally:
-        os.close(fd)
+        if own:
+            os.close(fd)
     if any(len(block) != (b - a) * row_bytes for block, (a, b) in zip(blocks, ranges, strict=True)):
         raise OSError(f"{vectors.filename} is shorter than its header says: rebuild the index")
     return [np.frombuffer(block, dtype=dtype).reshape(-1, dim) for block in blocks]
 
 
-def read_rows(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
+class VectorFile:
+    """The memory-mapped sentence vectors of a loaded index and a descriptor of their file, both open for as
+    long as this object lives.
+
+    A later build or update publishes a new generation and deletes the old folder; on POSIX an open file
+    outlives its name, so an index keeps answering from the generation it was loaded from (its disk space is
+    freed when the last reader drops it). Where open files cannot be deleted (Windows), the old folder stays
+    until a later publish finds it unused and removes it.
+    """
+
+    def __init__(self, path: os.PathLike | str) -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            self.array: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+        weakref.finalize(self, os.close, fd)
+
+    def read_ranges(self, ranges: list[tuple[int, int]]) -> list[np.ndarray]:
+        return read_ranges(self.array, ranges, self.fd)
+
+
+def read_rows(vectors: np.ndarray, rows: np.ndarray, fd: int | None = None) -> np.ndarray:
     """``vectors[rows]`` as a new array, read as ``read_ranges`` does."""
     if not len(rows):
         return np.zeros((0, vectors.shape[1]), vectors.dtype)
-    return np.concatenate(read_ranges(vectors, [(r, r + 1) for r in rows.tolist()]))
+    return np.concatenate(read_ranges(vectors, [(r, r + 1) for r in rows.tolist()], fd))
 
 
 def dense_kind(n_vectors: int, settings: Settings) -> str:
@@ -140,7 +170,7 @@ def _search_params(dense: Any, settings: Settings, m: int) -> Any:
 
 
 def rank_chunks(dense: Any, vectors: np.ndarray, sentence_chunk: np.ndarray, qvec: np.ndarray, n: int,
-                settings: Settings) -> np.ndarray:
+                settings: Settings, fd: int | None = None) -> np.ndarray:
     """Chunks ordered by their best sentence's similarity, from the top sentences FAISS returns.
 
     ``sentence_chunk[row]`` is the chunk of sentence vector ``row``. An approximate FAISS index returns
@@ -154,7 +184,7 @@ def rank_chunks(dense: Any, vectors: np.ndarray, sentence_chunk: np.ndarray, qve
     rows = found[0][found[0] >= 0]
     if params is not None and len(rows):
         rows = np.sort(rows)  # in file order
-        exact = read_rows(vectors, rows) @ qvec
+        exact = read_rows(vectors, rows, fd) @ qvec
         rows = rows[np.argsort(-exact, kind="stable")]
     chunks = sentence_chunk[rows]
     _, first = np.unique(chunks, return_index=True)  # rows come best first: first sighting = best

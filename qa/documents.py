@@ -1,4 +1,8 @@
-"""Documents and the loaders that read them from files: .txt, .md, .html, .pdf."""
+"""Documents, where an offset is in one (page, slide, section), and loading them from files.
+
+Plain text and PDF are read here; HTML and EPUB in ``qa.webpages``; Word, PowerPoint and OpenDocument text in
+``qa.office``.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +18,7 @@ from qa.errors import DocumentError
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".pptx", ".odt", ".epub")
 
 # The seed articles start with "date 2017-08-17 Title of the article".
 _HEADER = re.compile(r"\A\s*date[ \t]+(\d{4}-\d{2}-\d{2})(?:[ \t]+([^\n]*\S))?[ \t]*(?:\n|\Z)")
@@ -67,6 +71,39 @@ class Skipped:
     reason: str
 
 
+@dataclass(frozen=True)
+class Location:
+    """Where an offset lies in its document: a PDF page, a slide, or a section (a heading or an EPUB chapter).
+
+    ``str()`` gives what citations show: "page 3", "slide 3" or "section: Heading".
+    """
+
+    kind: str  # "page", "slide" or "section"
+    number: int  # the page or slide number (1-based); for a section, its position among the sections
+    heading: str = ""
+
+    def __str__(self) -> str:
+        return f"section: {self.heading}" if self.kind == "section" else f"{self.kind} {self.number}"
+
+
+def locate(doc: Document, offset: int) -> Location | None:
+    """The page, slide or section of ``doc`` holding ``offset``, from the ranges its loader kept in metadata.
+
+    ``pages`` (PDF) is a list of [start, end), page n at position n - 1; ``slides`` (PowerPoint) holds
+    [start, end, slide number] (an empty slide has no range); ``sections`` holds [start, end, heading].
+    """
+    for number, (start, end) in enumerate(doc.metadata.get("pages") or [], start=1):
+        if start <= offset <= end:
+            return Location("page", number)
+    for start, end, number in doc.metadata.get("slides") or []:
+        if start <= offset <= end:
+            return Location("slide", int(number))
+    for number, (start, end, heading) in enumerate(doc.metadata.get("sections") or [], start=1):
+        if start <= offset <= end:
+            return Location("section", number, str(heading))
+    return None
+
+
 def file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -109,18 +146,28 @@ def load_file(path: Path, doc_id: str | None = None) -> Document:
                             f"supported: {', '.join(SUPPORTED_SUFFIXES)}")
     data = path.read_bytes()
     meta: dict[str, Any] = {"source": str(path), "content_hash": hashlib.sha256(data).hexdigest()}
-    if suffix == ".pdf":
-        text, title, pages = _read_pdf(path, data)
-        meta["pages"] = pages
-    elif suffix in (".html", ".htm"):
-        text, title = _read_html(path, _decode(path, data))
-    else:
-        text, title, date = _read_text(_decode(path, data))
-        if date:
-            meta["date"] = date
+    text, title, found = _read(path, suffix, data)
+    meta.update({key: value for key, value in found.items() if value})  # date, pages, slides, sections
     if not text.strip():
         raise DocumentError(f"{path.name}: the file holds no text")
     return Document(id=doc_id or path.name, text=text, title=title or path.stem, metadata=meta)
+
+
+def _read(path: Path, suffix: str, data: bytes) -> tuple[str, str, dict[str, Any]]:
+    """Text, title and metadata (date, page/slide/section ranges) of a file of a supported type."""
+    from qa import office, webpages
+
+    if suffix == ".pdf":
+        text, title, pages = _read_pdf(path, data)
+        return text, title, {"pages": pages}
+    if suffix in (".html", ".htm"):
+        return webpages.read_html(path, _decode(path, data))
+    if suffix == ".epub":
+        return webpages.read_epub(path, data)
+    if suffix in office.READERS:
+        return office.READERS[suffix](path, data)
+    text, title, date = _read_text(_decode(path, data))
+    return text, title, {"date": date}
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -139,17 +186,6 @@ def _read_text(raw: str) -> tuple[str, str, str]:
     if not match:
         return text, "", ""
     return text[match.end():].lstrip("\n"), (match.group(2) or "").strip(), match.group(1)
-
-
-def _read_html(path: Path, raw: str) -> tuple[str, str]:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(raw, "html.parser")
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    for tag in soup(["script", "style", "noscript", "template", "head"]):
-        tag.decompose()
-    lines = (line.strip() for line in soup.get_text("\n").splitlines())
-    return "\n\n".join(line for line in lines if line), title
 
 
 def _read_pdf(path: Path, data: bytes) -> tuple[str, str, list[list[int]]]:

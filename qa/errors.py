@@ -35,3 +35,7 @@ class ModelLoadError(QAError):
 
 class QuestionError(QAError):
     """The question is empty or too long to answer."""
+
+
+class PortBusyError(QAError):
+    """The address the web chat should listen on is taken by another program."""

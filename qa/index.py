@@ -11,8 +11,8 @@ import numpy as np
 from qa import store
 from qa.bm25 import BM25Index
 from qa.chunking import Chunk
-from qa.dense import build_dense, rank_chunks, read_ranges
-from qa.documents import SURROGATE, Document, file_hash, list_files
+from qa.dense import VectorFile, build_dense, rank_chunks, read_ranges
+from qa.documents import SURROGATE, Document, file_hash, list_files, locate
 from qa.embedding import Embedder
 from qa.errors import IndexCorruptError, IndexMismatchError, QAError, QuestionError
 from qa.ranking import rank
@@ -53,12 +53,15 @@ class Index:
     """
 
     def __init__(self, settings: Settings, documents: list[Document], chunks: list[Chunk],
-                 vectors: np.ndarray, manifest: dict[str, Any], bm25: BM25Index | None = None,
+                 vectors: np.ndarray | VectorFile, manifest: dict[str, Any], bm25: BM25Index | None = None,
                  dense: Any = None, path: Path | None = None) -> None:
         self.settings = settings
         self.documents = {doc.id: doc for doc in documents}
         self.chunks = chunks
-        self.vectors = vectors
+        # A loaded index holds its vectors file open: it keeps answering after an update deletes its folder.
+        self._vector_file = vectors if isinstance(vectors, VectorFile) else None
+        self._vector_fd = self._vector_file.fd if self._vector_file else None
+        self.vectors = self._vector_file.array if self._vector_file else vectors
         counts = np.array([len(c.sentences) for c in chunks], dtype=np.int64)
         self.sentence_ptr = np.concatenate([[0], np.cumsum(counts)])
         self.sentence_chunk = np.repeat(np.arange(len(chunks)), counts)
@@ -81,7 +84,8 @@ class Index:
         return f"Index({len(self.documents)} documents, {len(self.chunks)} chunks, path={str(self.path)!r})"
 
     def search(self, query: str, k: int | None = None) -> list[Hit]:
-        """The ``k`` best passages for ``query``: dense and BM25 rankings fused (``qa.ranking``)."""
+        """The ``k`` best passages for ``query``: dense and BM25 candidates fused (``settings.fusion``: score
+        fusion by default, or reciprocal rank fusion), with the refinements of ``qa.ranking``."""
         return self.retrieve(query, k)[0]
 
     def retrieve(self, query: str, k: int | None = None,
@@ -103,12 +107,15 @@ class Index:
 
     def _dense_ranking(self, qvec: np.ndarray, n: int) -> np.ndarray:
         """Chunks ordered by their best sentence's similarity (see ``qa.dense.rank_chunks``)."""
-        return rank_chunks(self.dense, self.vectors, self.sentence_chunk, qvec, n, self.settings)
+        return rank_chunks(self.dense, self.vectors, self.sentence_chunk, qvec, n, self.settings, self._vector_fd)
 
     def sentence_similarities(self, chunk_id: str, qvec: np.ndarray) -> np.ndarray:
         """Cosine of ``qvec`` with each sentence of a chunk, in ``chunk.sentences`` order."""
         i = self._chunk_row[chunk_id]
-        return read_ranges(self.vectors, [(self.sentence_ptr[i], self.sentence_ptr[i + 1])])[0] @ qvec
+        return self._read([(self.sentence_ptr[i], self.sentence_ptr[i + 1])])[0] @ qvec
+
+    def _read(self, ranges: list[tuple[int, int]]) -> list[np.ndarray]:
+        return read_ranges(self.vectors, ranges, self._vector_fd)
 
     def chunk(self, chunk_id: str) -> Chunk:
         return self.chunks[self._chunk_row[chunk_id]]
@@ -116,8 +123,7 @@ class Index:
     def chunk_similarities(self, rows: list[int], qvec: np.ndarray, mean_weight: float = 0.0) -> dict[int, float]:
         """Each chunk's (by row) dense score: its best sentence's cosine with ``qvec`` (plus ``mean_weight``
         times the mean cosine of its sentences)."""
-        blocks = read_ranges(self.vectors, [(self.sentence_ptr[i], self.sentence_ptr[i + 1]) for i in rows])
-        sims = [block @ qvec for block in blocks]
+        sims = [block @ qvec for block in self._read([(self.sentence_ptr[i], self.sentence_ptr[i + 1]) for i in rows])]
         return {i: float(s.max() + mean_weight * s.mean()) if len(s) else 0.0 for i, s in zip(rows, sims, strict=True)}
 
     def _hit(self, i: int, score: float, rank: int, cosine: float, bm25: float) -> Hit:
@@ -126,7 +132,7 @@ class Index:
         return Hit(chunk_id=chunk.id, doc_id=doc.id, text=chunk.text, score=score, title=doc.title,
                    date=str(doc.metadata.get("date", "")), source=str(doc.metadata.get("source", doc.id)),
                    start=chunk.start, end=chunk.end, rank=rank, dense_score=cosine, bm25_score=bm25,
-                   page=page_of(doc, chunk.start))
+                   page=page_of(doc, chunk.start), location=str(locate(doc, chunk.start) or ""))
 
     def changes(self, source: Path | str | None = None) -> Changes:
         """Files added, changed or removed in ``source`` (default: the folder it was built from)."""
@@ -217,12 +223,28 @@ def _default_new_settings(manifest: Any) -> None:
 
 
 def load_index(index_dir: Path | str | None = None, settings: Settings | None = None) -> Index:
-    """Load the index in ``index_dir``; refuse one built with other settings or a damaged one."""
-    import faiss
+    """Load the live generation in ``index_dir``; refuse one built with other settings or a damaged one.
 
+    The loaded index reads only its own generation, and keeps answering from it after a later build or
+    update publishes another. A generation replaced while it is being loaded is not damage: the new one
+    is loaded instead.
+    """
     settings = settings or Settings.from_env()
     index_dir = Path(index_dir or settings.index_dir)
-    folder = store.current_generation(index_dir)
+    for attempt in range(3):
+        folder = store.current_generation(index_dir)
+        try:
+            return _load_generation(folder, index_dir, settings)
+        except IndexCorruptError:
+            if attempt == 2 or store.current_generation(index_dir) == folder:
+                raise
+            log.info("the index in %s was replaced while loading: loading the new one", index_dir)
+    raise AssertionError("unreachable")
+
+
+def _load_generation(folder: Path, index_dir: Path, settings: Settings) -> Index:
+    import faiss
+
     manifest = store.read_json(folder / store.MANIFEST)
     _default_new_settings(manifest)
     check_manifest(manifest, settings, index_dir)
@@ -232,7 +254,8 @@ def load_index(index_dir: Path | str | None = None, settings: Settings | None = 
         chunks = [Chunk.from_dict(c) for c in store.read_jsonl(folder / "chunks.jsonl")]
         # Memory-mapped: a large index loads at once; searches read the rows they re-score with pread
         # (qa.dense.read_ranges) and an update reads whole ranges. FAISS keeps its own copy.
-        vectors = np.load(folder / "vectors.npy", mmap_mode="r", allow_pickle=False)
+        vector_file = VectorFile(folder / "vectors.npy")
+        vectors = vector_file.array
         bm25 = BM25Index.load(folder / "bm25")
         dense = faiss.read_index(str(folder / "dense.faiss"))
     except IndexCorruptError:
@@ -243,7 +266,7 @@ def load_index(index_dir: Path | str | None = None, settings: Settings | None = 
     problem = _inconsistency(documents, chunks, vectors, bm25, dense, manifest)
     if problem:
         raise IndexCorruptError(f"index at {str(index_dir)!r} is inconsistent ({problem}): {damaged}")
-    return Index(settings.replace(index_dir=index_dir), documents, chunks, vectors, manifest, bm25, dense,
+    return Index(settings.replace(index_dir=index_dir), documents, chunks, vector_file, manifest, bm25, dense,
                  index_dir)
 
 

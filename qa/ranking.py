@@ -3,7 +3,7 @@
 A first pass takes the ``CANDIDATES`` best chunks of each retriever and fuses them (``qa.retrieval``).
 Refinements, each off unless its setting is above 0 (README, "Quality": which ones were kept and why):
 
-- pseudo-relevance feedback: the first pass's ``feedback_chunks`` best chunks expand the query, for BM25
+- pseudo-relevance feedback: the first pass's ``prf_chunks`` best chunks expand the query, for BM25
   with RM3 (their most probable terms join the query, weighted ``rm3_weight`` in all) and for the dense
   side with Rocchio (their mean sentence vector is added to the query vector, weighted ``rocchio_weight``);
   a second pass then ranks with the expanded queries;
@@ -53,9 +53,9 @@ def rank(index: Index, query: str, qvec: np.ndarray, k: int) -> tuple[list[tuple
     bm25_scores = bm25_with_title(index, query)
     first = candidates(index, qvec, bm25_scores, n)
     fused = fuse(first, settings)
-    if settings.retrieval == "hybrid" and fused and settings.feedback_chunks and \
+    if settings.retrieval == "hybrid" and fused and settings.prf_chunks and \
             (settings.rm3_weight > 0 or settings.rocchio_weight > 0):
-        feedback = top_fused(fused, settings.feedback_chunks)
+        feedback = top_fused(fused, settings.prf_chunks)
         if settings.rm3_weight > 0:
             bm25_scores = rm3_scores(index, query, feedback, settings)
         fb_qvec = rocchio(index, qvec, [i for i, _ in feedback], settings.rocchio_weight) \
@@ -112,7 +112,7 @@ def rm3_scores(index: Index, query: str, feedback: list[tuple[int, float]], sett
     """BM25 of every chunk for the query expanded by RM3 over the ``feedback`` chunks (row, first-pass score).
 
     Each feedback chunk's term distribution, weighted by its share of the feedback scores, gives a relevance
-    model; its ``feedback_terms`` most probable terms, normalised, take ``rm3_weight`` of the query's weight
+    model; its ``prf_terms`` most probable terms, normalised, take ``rm3_weight`` of the query's weight
     and the original terms (uniform) the rest. bm25s has no query expansion, so this is the textbook RM3.
     """
     from qa.index import chunk_input
@@ -124,7 +124,7 @@ def rm3_scores(index: Index, query: str, feedback: list[tuple[int, float]], sett
     for tokens, weight in zip(index.bm25.tokenize(texts), weights.tolist(), strict=True):
         for term, count in Counter(tokens).items():
             model[term] += weight * count / len(tokens)
-    expansion = dict(model.most_common(settings.feedback_terms))
+    expansion = dict(model.most_common(settings.prf_terms))
     total = sum(expansion.values()) or 1.0
     original = index.bm25.tokenize([query])[0]
     terms: Counter[str] = Counter({t: (1 - settings.rm3_weight) / len(original) for t in original} if original else {})
@@ -135,9 +135,7 @@ def rm3_scores(index: Index, query: str, feedback: list[tuple[int, float]], sett
 
 def rocchio(index: Index, qvec: np.ndarray, rows: list[int], weight: float) -> np.ndarray:
     """The query vector plus ``weight`` times the feedback chunks' mean sentence vector, unit length again."""
-    from qa.dense import read_ranges
-
-    blocks = read_ranges(index.vectors, [(index.sentence_ptr[i], index.sentence_ptr[i + 1]) for i in rows])
+    blocks = index._read([(index.sentence_ptr[i], index.sentence_ptr[i + 1]) for i in rows])
     means = [block.mean(axis=0) for block in blocks if len(block)]
     if not means:
         return qvec

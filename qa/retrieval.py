@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (FAISS) and BM25 candidates fused by reciprocal rank fusion."""
+"""Hybrid retrieval: dense (FAISS) and BM25 candidates fused by score fusion (the default) or reciprocal rank fusion."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -23,7 +23,8 @@ class Hit:
     rank: int
     dense_score: float  # cosine similarity to the question
     bm25_score: float
-    page: int | None = None
+    page: int | None = None  # the PDF page of ``start``
+    location: str = ""  # where ``start`` is, as citations show it: "page 2", "slide 3", "section: Heading"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,8 @@ class Settings:
     rrf_k: int = 60  # reciprocal rank fusion constant, when fusion == "rrf"
     retrieval: str = "hybrid"  # "hybrid", "dense" or "bm25" (the single ones are for comparison)
     # Ranking refinements (qa/ranking.py; each off at 0), measured by benchmarks/quality_multi.py:
-    feedback_chunks: int = 0  # pseudo-relevance feedback: first-pass chunks that expand the query
-    feedback_terms: int = 10  # RM3: expansion terms taken from the feedback chunks
+    prf_chunks: int = 0  # pseudo-relevance feedback: first-pass chunks that expand the query
+    prf_terms: int = 10  # RM3: expansion terms taken from the feedback chunks
     rm3_weight: float = 0.0  # RM3: share of the BM25 query given to the expansion terms
     rocchio_weight: float = 0.0  # Rocchio: weight of the feedback chunks' mean vector added to the query vector
     title_weight: float = 0.0  # BM25 over document titles alone, added to the BM25 score with this weight
@@ -60,6 +60,11 @@ class Settings:
     faiss_ef_search: int = 128  # HNSW candidate list while searching (at least the number of rows asked for)
     upload_max_mb: float = 20  # largest file the web chat accepts, in megabytes
     upload_max_files: int = 10  # most files the web chat accepts in one upload
+    # Serving (qa/auth.py): sign-in for the page, the HTTP API and MCP; never shown in a repr or a log.
+    auth: str = field(default="", repr=False)  # "USER:PASS", several separated by commas
+    auth_file: str = ""  # a file of users: one USER:PASS a line, blank lines and # comments ignored
+    no_auth: bool = False  # serve without sign-in on an address other than loopback, on purpose
+    read_only: bool = False  # no uploads or removals, on the page, the HTTP API or MCP
 
     def __post_init__(self) -> None:
         if self.chunk_size < 50:
@@ -82,12 +87,12 @@ class Settings:
             raise ConfigError(f"upload_max_files must be at least 1, got {self.upload_max_files}")
         if self.faiss_index not in FAISS_INDEXES:
             raise ConfigError(f"faiss_index must be one of {', '.join(FAISS_INDEXES)}, got {self.faiss_index!r}")
-        for name in ("feedback_chunks", "rm3_weight", "rocchio_weight", "title_weight", "sentence_mean_weight",
+        for name in ("prf_chunks", "rm3_weight", "rocchio_weight", "title_weight", "sentence_mean_weight",
                      "doc_weight", "dense_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
-        if self.feedback_terms < 1:
-            raise ConfigError(f"feedback_terms must be at least 1, got {self.feedback_terms}")
+        if self.prf_terms < 1:
+            raise ConfigError(f"prf_terms must be at least 1, got {self.prf_terms}")
         if self.rm3_weight > 1:
             raise ConfigError(f"rm3_weight is a share of the query (0 to 1), got {self.rm3_weight}")
         for name in ("faiss_flat_max", "faiss_sq8_max", "faiss_nlist"):

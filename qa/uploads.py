@@ -1,8 +1,8 @@
-"""Adding uploaded files to a document folder, and keeping a live Assistant over it.
+"""Adding uploaded files to a document folder: checks, safe names, atomic copies.
 
-Each file is checked (type, size, count), given a safe name that never replaces another document, copied in
-atomically, then the index is updated incrementally and the Assistant swapped for one over the new index.
-Every file gets an ``UploadResult``: one short sentence for the user, never a traceback.
+Each file is checked (type, size, count), given a safe name that never replaces another document and copied in
+atomically; ``qa.library.DocumentLibrary.add_files`` then updates the index. Every file gets an
+``UploadResult``: one short sentence for the user, never a traceback.
 """
 from __future__ import annotations
 
@@ -11,16 +11,14 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from qa.answer import Assistant
-from qa.build import update_index
 from qa.documents import SUPPORTED_SUFFIXES, file_hash, list_files, load_file
-from qa.errors import ConfigError, DocumentError, QAError
+from qa.errors import ConfigError, DocumentError
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -122,7 +120,7 @@ def save_uploads(files: Iterable[Upload], folder: str | Path, limits: UploadLimi
         if progress:
             progress(i / max(len(items), 1), f"Checking {_shown(name)}")
         if i >= limits.max_files:
-            results.append(_rejected(_shown(name), f"at most {limits.max_files} files per upload"))
+            results.append(rejected(_shown(name), f"at most {limits.max_files} files per upload"))
             continue
         results.append(_save_one(name, path, folder, limits, known))
         log.info("upload %s: %s (%s)", results[-1].name, results[-1].status, results[-1].message)
@@ -134,7 +132,7 @@ def _save_one(name: str, path: Path, folder: Path, limits: UploadLimits, known: 
     try:
         safe = sanitise_name(name)
     except DocumentError as exc:
-        return _rejected(shown, str(exc))
+        return rejected(shown, str(exc))
     try:
         _check(safe, path, limits)
         with tempfile.TemporaryDirectory(prefix=".upload-", dir=folder) as staging:
@@ -148,9 +146,9 @@ def _save_one(name: str, path: Path, folder: Path, limits: UploadLimits, known: 
             final = unique_name(folder, safe)
             os.replace(staged, folder / final)
     except DocumentError as exc:
-        return _rejected(shown, str(exc).removeprefix(f"{safe}: "))
+        return rejected(shown, str(exc).removeprefix(f"{safe}: "))
     except OSError as exc:
-        return _rejected(shown, f"could not be saved ({exc.strerror or exc})")
+        return rejected(shown, f"could not be saved ({exc.strerror or exc})")
     known[digest] = final
     if final != safe:
         message = f"added as {final}: a different {safe} is already there"
@@ -159,7 +157,7 @@ def _save_one(name: str, path: Path, folder: Path, limits: UploadLimits, known: 
     return UploadResult(shown, ADDED, message, saved_as=final)
 
 
-def _rejected(shown: str, reason: str) -> UploadResult:
+def rejected(shown: str, reason: str) -> UploadResult:
     return UploadResult(shown, REJECTED, f"not added: {reason}")
 
 
@@ -182,50 +180,10 @@ def _copy(source: Path, dest: Path, max_bytes: int) -> None:
             raise DocumentError(f"too large; the limit is {max_bytes / MB:g} MB per file")
 
 
-class DocumentLibrary:
-    """A document folder, its index and the Assistant over it; uploads update all three.
+def __getattr__(name: str) -> Any:
+    """``DocumentLibrary`` moved to ``qa.library``; importing it from here still works."""
+    if name == "DocumentLibrary":
+        from qa.library import DocumentLibrary
 
-    Questions use ``library.assistant`` (read once per question); an upload builds the new index fully, then
-    swaps in a new Assistant, so a question in flight finishes on the index it started with. Uploads are
-    serialised by a lock.
-    """
-
-    def __init__(self, assistant: Assistant, source_dir: str | Path, index_dir: str | Path | None = None,
-                 limits: UploadLimits | None = None) -> None:
-        index_dir = index_dir or assistant.index.path
-        if index_dir is None:
-            raise ConfigError("uploads need an index saved in a folder: build it with an index_dir")
-        self.source_dir = Path(source_dir)
-        self.index_dir = Path(index_dir)
-        self.settings = assistant.index.settings
-        self.limits = limits or UploadLimits.from_settings(self.settings)
-        self._assistant = assistant
-        self._lock = threading.Lock()
-
-    @property
-    def assistant(self) -> Assistant:
-        return self._assistant
-
-    def add_files(self, files: Iterable[Upload], progress: Progress | None = None) -> list[UploadResult]:
-        """Save the acceptable files into the folder, index them, and answer from them from now on."""
-        with self._lock:
-            results = save_uploads(files, self.source_dir, self.limits, progress)
-            if any(r.status == ADDED for r in results):
-                if progress:
-                    progress(None, "Indexing")
-                results = self._reindex(results, show_progress=progress is not None)
-        return results
-
-    def _reindex(self, results: list[UploadResult], show_progress: bool) -> list[UploadResult]:
-        try:
-            index = update_index(self.source_dir, self.index_dir, self.settings, show_progress=show_progress)
-        except (QAError, OSError) as exc:
-            log.exception("indexing uploaded files failed; removing them")
-            return [self._undo(r, exc) if r.status == ADDED else r for r in results]
-        old = self._assistant
-        self._assistant = Assistant(index, k=old.k, min_score=old.min_score)
-        return results
-
-    def _undo(self, result: UploadResult, exc: Exception) -> UploadResult:
-        (self.source_dir / str(result.saved_as)).unlink(missing_ok=True)
-        return _rejected(result.name, f"could not be indexed ({exc})")
+        return DocumentLibrary
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,18 +3,21 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 import re
-import threading
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa.answer import Answer, Assistant, Citation
-from qa.errors import QAError
+from qa.errors import ConfigError, PortBusyError, QAError
+from qa.feedback import FeedbackLog
 from qa.index import Index
+from qa.library import DocumentLibrary
 from qa.retrieval import Hit
 from qa.settings import Settings
-from qa.uploads import MB, DocumentLibrary, Progress, UploadLimits, UploadResult
+from qa.uploads import MB, Progress, UploadLimits, UploadResult
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -45,7 +48,7 @@ def format_excerpt(text: str, text_start: int, marks: list[tuple[int, int]]) -> 
 def format_citation(c: Citation) -> str:
     hit = c.excerpt
     quotes = [(q.start, q.end) for q in c.quotes if hit.start <= q.start and q.end <= hit.end]
-    where = f" · page {c.page}" if c.page else ""
+    where = f" · {html.escape(c.location)}" if c.location else ""
     head = f"**[{c.number}] {html.escape(c.title)}** · {html.escape(c.date or 'no date')} · `{c.source}`{where}"
     return f"{head}\n\n> {format_excerpt(hit.text, hit.start, quotes)}"
 
@@ -65,8 +68,11 @@ def format_sources(answer: Answer) -> str:
     return "**Sources**\n\n" + "\n\n".join(format_citation(c) for c in answer.citations)
 
 
-def answer_messages(assistant: Assistant, message: str) -> Iterator[list[dict[str, Any]]]:
-    """Stream the answer quote by quote, then add the sources as a second message."""
+def answer_messages(assistant: Assistant, message: str, on_answer: Callable[[Answer, str], object] | None = None
+                    ) -> Iterator[list[dict[str, Any]]]:
+    """Stream the answer quote by quote, then add the sources as a second message.
+
+    ``on_answer(answer, shown)`` is called with each answer and the text shown for it (for feedback)."""
     try:
         answer = assistant.ask(message)
     except QAError as exc:
@@ -77,13 +83,18 @@ def answer_messages(assistant: Assistant, message: str) -> Iterator[list[dict[st
         yield [{"role": "assistant", "content": "⚠️ Something went wrong while answering; the server log has "
                                                 "the details."}]
         return
+    # The answer goes out as the document's own text: API clients must see exactly what was quoted. The
+    # Chatbot sanitises it (sanitize_html), so markup in a document cannot run in the page; the Sources
+    # message below shows the same text HTML-escaped, character for character.
     if answer.abstained:
-        shown = html.escape(answer.text)
+        shown = answer.text
     else:
         shown = ""
         for quote in answer.quotes:
-            shown += f"\u201c{html.escape(quote.text)}\u201d [{quote.citation}] "
+            shown += f"\u201c{quote.text}\u201d [{quote.citation}] "
             yield [{"role": "assistant", "content": shown.strip()}]
+    if on_answer:
+        on_answer(answer, shown.strip())
     yield [{"role": "assistant", "content": shown.strip()},
            {"role": "assistant", "content": format_sources(answer)}]
 
@@ -122,41 +133,50 @@ def upload_messages(library: DocumentLibrary, paths: list[str] | None, progress:
     yield f"{format_upload_results(results)}\n\n{format_index_info(library.assistant.index)}"
 
 
-def create_demo(assistant: Assistant, source_dir: str | Path | None = None, limits: UploadLimits | None = None
-                ) -> gr.Blocks:
+def create_demo(assistant: Assistant, source_dir: str | Path | None = None, limits: UploadLimits | None = None,
+                library: DocumentLibrary | None = None, read_only: bool = False) -> gr.Blocks:
     """The chat page; with a document folder (``source_dir``, else the one the index was built from) and an
-    index saved in a folder, files dropped beside the chat are added to the folder and indexed."""
+    index saved in a folder, files dropped beside the chat are added to the folder and indexed (through
+    ``library`` when given, e.g. shared with the HTTP API); ``read_only`` turns uploads off."""
     import gradio as gr
 
-    library = _library(assistant, source_dir, limits)
+    from qa.web_documents import documents_panel, feedback_events
+
+    library = None if read_only else library or _library(assistant, source_dir, limits)
+    feedback = FeedbackLog(assistant.index.path) if assistant.index.path else None
 
     def chat(message: str, history: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         # Read the live assistant once: an upload may swap it while this answer is being written.
-        yield from answer_messages(library.assistant if library else assistant, message)
+        yield from answer_messages(library.assistant if library else assistant, message,
+                                   feedback.remember if feedback else None)
 
     # Uploads are copied into the document folder at once; Gradio's cached copies can go after an hour.
     with gr.Blocks(title="Ask your documents", fill_height=True, delete_cache=(3600, 3600)) as demo:
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
+                chatbot = gr.Chatbot(height=560, sanitize_html=True, render_markdown=True, elem_id="chat")
                 gr.ChatInterface(
                     chat,
                     title="Ask your documents",
                     description="Answers quote the documents verbatim and cite them.",
                     examples=EXAMPLES,
-                    chatbot=gr.Chatbot(height=560, sanitize_html=True, render_markdown=True, elem_id="chat"),
+                    chatbot=chatbot,
                     api_name="chat",
                     concurrency_limit=4,
                     fill_height=True,
                 )
+                if feedback:
+                    feedback_events(chatbot, feedback)
             with gr.Column(scale=1, min_width=260):
                 if library is None:
                     gr.Markdown(format_index_info(assistant.index))
                 else:
-                    _upload_panel(library)
+                    documents_panel(demo, library, *_upload_panel(library))
     return demo
 
 
-def _upload_panel(library: DocumentLibrary) -> None:
+def _upload_panel(library: DocumentLibrary) -> tuple[Any, Any]:
+    """The file box and its status; returns the upload event, for others to follow, and the status."""
     import gradio as gr
 
     limits = library.limits
@@ -169,7 +189,9 @@ def _upload_panel(library: DocumentLibrary) -> None:
         for text in upload_messages(library, paths, progress):
             yield None, text  # clearing the file box lets the next drop start a new upload
 
-    files.upload(upload, files, [files, status], api_name="upload", concurrency_limit=1, show_progress="full")
+    uploaded = files.upload(upload, files, [files, status], api_name="upload", concurrency_limit=1,
+                            show_progress="full")
+    return uploaded, status
 
 
 def _library(assistant: Assistant, source_dir: str | Path | None, limits: UploadLimits | None
@@ -190,15 +212,47 @@ def warm_up(index: Index) -> None:
         log.warning("could not load the embedding model yet: %s", exc)
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Build or refresh the index if needed, then serve the chat (blocking)."""
-    from qa.build import open_index
+DEFAULT_PORT = 7860
 
-    index = open_index(settings.source_dir, settings.index_dir, settings, show_progress=True)
-    # The model (torch, sentence-transformers) loads while Gradio starts, not on the first question.
-    threading.Thread(target=warm_up, args=(index,), name="qa-warm-up", daemon=True).start()
-    demo = create_demo(Assistant(index), settings.source_dir)
-    # Gradio's own cap stops absurd uploads before they reach the disk; files a little over the limit still
-    # reach the library, which names them in its per-file message.
-    cap = int(4 * settings.upload_max_mb * MB)
-    demo.queue(default_concurrency_limit=4).launch(server_name=host, server_port=port, max_file_size=cap)
+
+def env_port(environ: Mapping[str, str] | None = None) -> int:
+    """The port to serve on: ``QA_PORT``, else ``GRADIO_SERVER_PORT`` (what Gradio users try), else 7860."""
+    environ = os.environ if environ is None else environ
+    for name in ("QA_PORT", "GRADIO_SERVER_PORT"):
+        value = environ.get(name, "").strip()
+        if value:
+            if not value.isdigit() or not 0 < int(value) < 65536:
+                raise ConfigError(f"{name} must be a port number between 1 and 65535, got {value!r}")
+            return int(value)
+    return DEFAULT_PORT
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise PortBusyError, saying how to choose another port, if ``host:port`` cannot be listened on."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds it
+            sock.bind((host, port))
+    except OSError as exc:
+        raise _port_busy(host, port, exc) from None
+
+
+def _port_busy(host: str, port: int, exc: BaseException) -> PortBusyError:
+    other = port + 1 if port < 65535 else 7861
+    return PortBusyError(f"cannot listen on {host}:{port} ({getattr(exc, 'strerror', None) or exc}): another program "
+                         f"(another Gradio app?) is using the port. Choose another one: `QA_PORT={other} make run` "
+                         f"or `qa serve --port {other}`")
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
+    """Build or refresh the index if needed, then serve the chat, the HTTP API and MCP on one port (blocking).
+
+    A busy port is reported (PortBusyError) before any work, and again if it was taken while the index built.
+    """
+    from qa.server import build_app, run_app
+
+    check_port(host, port)
+    app = build_app(settings, host, port)
+    check_port(host, port)
+    run_app(app, host, port)

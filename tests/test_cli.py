@@ -103,6 +103,32 @@ def test_ask_without_an_index_fails_with_a_one_line_error(tmp_path):
 
 
 @pytest.mark.slow
+def test_ask_prints_nothing_on_stderr_by_default(seed_index_dir, tmp_path):
+    # No "Loading weights" bar, no library warnings or log lines: only the answer, on stdout.
+    result = run_qa("ask", SEED_QUESTION, "--index", seed_index_dir, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+@pytest.mark.slow
+def test_ask_with_v_shows_log_messages(seed_index_dir, tmp_path):
+    result = run_qa("-v", "ask", SEED_QUESTION, "--index", seed_index_dir, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "INFO qa.embedding: loading embedding model" in result.stderr
+
+
+@pytest.mark.slow
+def test_index_build_shows_its_own_progress_bar_and_no_library_one(tmp_path):
+    result = run_qa("index", "build", copy_seeds(tmp_path / "docs"), "--index", tmp_path / "index", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "Embedding: 100%" in result.stderr and "chunk/s" in result.stderr  # ours, with throughput
+    assert "Loading weights" not in result.stderr
+
+
+@pytest.mark.slow
 def test_console_script_help_lists_the_commands(tmp_path):
     result = run_qa("--help", cwd=tmp_path)
 

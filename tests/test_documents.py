@@ -135,7 +135,7 @@ def test_pdf_hit_reports_the_page_it_was_found_on(pdf_folder):
     best = index.search("Which bird balances an egg on his feet?", k=1)[0]
 
     assert "penguins" in best.text or "egg" in best.text
-    assert best.page == 2
+    assert (best.page, best.location) == (2, "page 2")
 
 
 def test_document_without_id_is_refused():

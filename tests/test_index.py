@@ -151,6 +151,7 @@ def messy(corpus) -> Path:
     (corpus / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00")
     (corpus / "empty.txt").write_text("", encoding="utf-8")
     (corpus / "report.docx").write_bytes(b"PK\x03\x04 not really a docx")
+    (corpus / "sheet.xlsx").write_bytes(b"PK\x03\x04 a spreadsheet")
     return corpus
 
 
@@ -158,10 +159,11 @@ def test_unusable_files_are_skipped_by_name_with_a_reason(messy, tmp_path):
     report = qa.build_index(messy, tmp_path / "index").report
 
     reasons = {s.path: s.reason for s in report.skipped}
-    assert set(reasons) == {"image.txt", "empty.txt", "report.docx"}
+    assert set(reasons) == {"image.txt", "empty.txt", "report.docx", "sheet.xlsx"}
     assert "binary" in reasons["image.txt"]
     assert "no text" in reasons["empty.txt"]
-    assert "unsupported file type '.docx'" in reasons["report.docx"]
+    assert "not a readable Word document" in reasons["report.docx"]
+    assert "unsupported file type '.xlsx'" in reasons["sheet.xlsx"]
     assert report.documents == 3
 
 

@@ -36,8 +36,8 @@ def row_of(index: qa.Index, doc_id: str) -> int:
     return next(i for i, c in enumerate(index.chunks) if c.doc_id == doc_id)
 
 
-def test_rm3_finds_a_chunk_sharing_no_query_term_with_the_feedback_chunks_words(index):
-    with_settings(index, feedback_chunks=1, feedback_terms=10, rm3_weight=0.5)
+def test_rm3_finds_a_chunk_sharing_no_query_term_with_the_prf_chunks_words(index):
+    with_settings(index, prf_chunks=1, prf_terms=10, rm3_weight=0.5)
     penguins, huddle = row_of(index, "penguins"), row_of(index, "huddle")
 
     plain = index.bm25.scores("emperor penguin egg")
@@ -49,7 +49,7 @@ def test_rm3_finds_a_chunk_sharing_no_query_term_with_the_feedback_chunks_words(
 
 
 def test_rm3_with_no_weight_on_expansion_ranks_as_the_plain_query(index):
-    with_settings(index, feedback_chunks=1, rm3_weight=0.0)
+    with_settings(index, prf_chunks=1, rm3_weight=0.0)
     plain = index.bm25.scores("sea ice winter")
     same = rm3_scores(index, "sea ice winter", [(row_of(index, "penguins"), 1.0)], index.settings)
 
@@ -57,7 +57,7 @@ def test_rm3_with_no_weight_on_expansion_ranks_as_the_plain_query(index):
     assert same == pytest.approx(plain / 3, rel=1e-5)  # each of the three terms weighs a third
 
 
-def test_rocchio_moves_the_query_vector_toward_the_feedback_chunks(index):
+def test_rocchio_moves_the_query_vector_toward_the_prf_chunks(index):
     qvec = index.embedder.encode_query("cold weather")
     row = row_of(index, "penguins")
     centroid = index.vectors[index.sentence_ptr[row]:index.sentence_ptr[row + 1]].mean(axis=0)
@@ -95,7 +95,7 @@ def test_agreement_is_the_shared_share_of_the_top_ten():
 
 
 def test_every_refinement_on_still_ranks_the_answering_document_first(index):
-    with_settings(index, feedback_chunks=3, rm3_weight=0.3, rocchio_weight=0.5, title_weight=0.5,
+    with_settings(index, prf_chunks=3, rm3_weight=0.3, rocchio_weight=0.5, title_weight=0.5,
                   sentence_mean_weight=0.5, doc_weight=0.2, agreement_weight=1.0)
     question = "What is sourdough bread leavened with?"
 
@@ -113,14 +113,14 @@ def test_every_refinement_on_still_ranks_the_answering_document_first(index):
 def test_the_default_settings_have_every_refinement_off():
     settings = qa.Settings()
 
-    assert (settings.feedback_chunks, settings.rm3_weight, settings.rocchio_weight, settings.title_weight,
+    assert (settings.prf_chunks, settings.rm3_weight, settings.rocchio_weight, settings.title_weight,
             settings.sentence_mean_weight, settings.doc_weight, settings.agreement_weight) == (0, 0, 0, 0, 0, 0, 0)
 
 
 @pytest.mark.parametrize("name, value, message", [
     ("rm3_weight", -0.1, "rm3_weight must be 0 or more, got -0.1"),
     ("rm3_weight", 1.5, "rm3_weight is a share of the query (0 to 1), got 1.5"),
-    ("feedback_terms", 0, "feedback_terms must be at least 1, got 0"),
+    ("prf_terms", 0, "prf_terms must be at least 1, got 0"),
     ("doc_weight", -1.0, "doc_weight must be 0 or more, got -1.0"),
 ])
 def test_a_bad_refinement_setting_is_refused_naming_it(name, value, message):

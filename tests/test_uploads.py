@@ -114,7 +114,7 @@ def test_files_over_the_count_limit_are_refused_and_the_first_ones_kept(docs, in
     assert folder_names(docs) == sorted([SEED_ID, "note0.txt", "note1.txt"])
 
 
-@pytest.mark.parametrize("name", ["program.exe", "letter.docx", "README"])
+@pytest.mark.parametrize("name", ["program.exe", "sheet.xlsx", "README"])
 def test_unsupported_types_are_refused_listing_the_allowed_ones(docs, incoming, name):
     [result] = save_uploads([write(incoming, name, "Some text.")], docs, UploadLimits())
 
@@ -237,7 +237,7 @@ def test_failed_indexing_removes_the_new_files_and_says_so(library, incoming, do
     def broken(*args, **kwargs):
         raise QAError("the disk is full")
 
-    monkeypatch.setattr("qa.uploads.update_index", broken)
+    monkeypatch.setattr("qa.library.update_index", broken)
     before = library.assistant
 
     [result] = library.add_files([write(incoming, "penguins.txt", PENGUINS)])

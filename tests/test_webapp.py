@@ -1,8 +1,6 @@
 """The Gradio chat: message formatting in-process, and the real server driven through gradio_client."""
 from __future__ import annotations
 
-import html
-
 import pytest
 
 import qa
@@ -34,17 +32,17 @@ def test_answer_streams_quote_by_quote_then_adds_sources(assistant, seed_answer)
     updates = list(answer_messages(assistant, SEED_QUESTION))
 
     assert len(updates) == len(seed_answer.quotes) + 1
-    streamed = [html.unescape(u[0]["content"]) for u in updates[:-1]]
+    streamed = [u[0]["content"] for u in updates[:-1]]
     assert all(later.startswith(earlier) for earlier, later in zip(streamed, streamed[1:]))
     answer_message, sources_message = updates[-1]
-    assert html.unescape(answer_message["content"]) == seed_answer.text
+    assert answer_message["content"] == seed_answer.text
     assert sources_message["content"].startswith("**Sources**")
 
 
 def test_abstained_answer_shows_the_closest_passages(assistant):
     answer_message, sources_message = list(answer_messages(assistant, "Who won the 2018 World Cup?"))[-1]
 
-    assert "documents don't answer" in html.unescape(answer_message["content"])
+    assert "documents don't answer" in answer_message["content"]
     assert "do not answer the question" in sources_message["content"]
     assert SEED_TITLE in sources_message["content"]
 
@@ -80,7 +78,7 @@ def test_chat_endpoint_answers_with_quotes_and_a_marker(chat_client, seed_answer
     answer = messages[0]
     assert answer["role"] == "assistant"
     assert "[1]" in answer["content"]
-    assert html.unescape(answer["content"]) == seed_answer.text
+    assert answer["content"] == seed_answer.text  # Belgrade's, not Belgrade&#x27;s
 
 
 @pytest.mark.slow
@@ -100,3 +98,32 @@ def test_chat_endpoint_answers_an_empty_question_with_a_warning(chat_client):
 
     assert len(messages) == 1
     assert messages[0]["content"].startswith("⚠️ the question is empty")
+
+
+SYMBOLS = ("The harbour master's ledger says imports & exports rose, while <b>fees</b> stayed > 2% and < 5%. "
+           "Nobody else keeps a ledger like it.\n")
+
+
+@pytest.mark.slow
+def test_api_clients_receive_quotes_exactly_as_the_document_has_them(tmp_path):
+    from gradio_client import Client
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "ledger.txt").write_text(SYMBOLS, encoding="utf-8")
+    assistant = qa.Assistant(qa.build_index(tmp_path / "docs", tmp_path / "index"))
+    expected = assistant.ask("What does the harbour master's ledger say about imports and fees?")
+    demo = create_demo(assistant)
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False)
+        messages = client.predict("What does the harbour master's ledger say about imports and fees?",
+                                  api_name="/chat")
+    finally:
+        demo.close()
+
+    quoted = SYMBOLS.split(" Nobody")[0]
+    assert not expected.abstained and expected.quotes[0].text == quoted
+    assert messages[0]["content"] == expected.text
+    assert f"\u201c{quoted}\u201d [1]" in messages[0]["content"]
+    assert "&lt;b&gt;fees&lt;/b&gt;" in messages[1]["content"]  # the excerpt under Sources stays escaped text

@@ -1,0 +1,86 @@
+"""Starting the web chat: a busy port is one clear line saying how to choose another, never a traceback."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from helpers import REPO_ROOT, copy_seeds, qa_command, subprocess_env
+from qa.errors import ConfigError, PortBusyError
+from qa.webapp import check_port, env_port
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port held by a real listening socket, as another Gradio app would hold 7860."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_check_port_names_the_port_and_how_to_choose_another(busy_port):
+    with pytest.raises(PortBusyError) as err:
+        check_port("127.0.0.1", busy_port)
+
+    message = str(err.value)
+    assert f"127.0.0.1:{busy_port}" in message
+    assert f"QA_PORT={busy_port + 1} make run" in message and f"qa serve --port {busy_port + 1}" in message
+
+
+def test_a_free_port_passes_the_check():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    check_port("127.0.0.1", port)  # released: nothing raised
+
+
+@pytest.mark.parametrize(("environ", "port"), [
+    ({}, 7860),
+    ({"QA_PORT": "7999"}, 7999),
+    ({"GRADIO_SERVER_PORT": "7870"}, 7870),
+    ({"QA_PORT": "7999", "GRADIO_SERVER_PORT": "7870"}, 7999),
+    ({"QA_PORT": " ", "GRADIO_SERVER_PORT": "7870"}, 7870),
+])
+def test_the_port_comes_from_qa_port_then_gradio_server_port(environ, port):
+    assert env_port(environ) == port
+
+
+@pytest.mark.parametrize("value", ["http", "0", "70000", "-1"])
+def test_a_bad_port_setting_names_the_variable_and_value(value):
+    with pytest.raises(ConfigError, match=f"QA_PORT must be a port number.*{value!r}"):
+        env_port({"QA_PORT": value})
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str], port: int) -> str:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    assert f":{port}" in errors[0] and f"QA_PORT={port + 1} make run" in errors[0]
+    return errors[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variable", ["QA_PORT", "GRADIO_SERVER_PORT"])
+def test_app_py_on_a_busy_port_prints_one_line_and_exits(busy_port, variable, tmp_path):
+    env = subprocess_env() | {variable: str(busy_port), "QA_SOURCE_DIR": str(copy_seeds(tmp_path / "docs")),
+                              "QA_INDEX_DIR": str(tmp_path / "index")}
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "app.py")], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+
+    _one_line_error(result, busy_port)
+    assert not (tmp_path / "index").exists()  # refused before any work
+
+
+@pytest.mark.slow
+def test_qa_serve_on_a_busy_port_prints_one_line_and_exits(busy_port, tmp_path):
+    docs = copy_seeds(tmp_path / "docs")
+    result = subprocess.run([qa_command(), "serve", str(docs), "--port", str(busy_port), "--index",
+                             str(tmp_path / "index")], cwd=tmp_path, env=subprocess_env(), capture_output=True,
+                            text=True, timeout=300)
+
+    _one_line_error(result, busy_port)
