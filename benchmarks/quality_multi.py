@@ -74,6 +74,8 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "title 0.5 + agreement +2": {"title_weight": 0.5, "agreement_weight": 2.0},
     "dense weight 1.5": {"dense_weight": 1.5},
     "dense weight 3": {"dense_weight": 3.0},
+    "title 0.5 + agreement +2 + Rocchio light": {"title_weight": 0.5, "agreement_weight": 2.0, "prf_chunks": 3,
+                                                 "rocchio_weight": 0.2},
 }
 
 

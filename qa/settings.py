@@ -33,15 +33,16 @@ class Settings:
     dense_weight: float = 2.0  # chosen on even-numbered SQuAD dev articles (benchmarks/quality.py)
     rrf_k: int = 60  # reciprocal rank fusion constant, when fusion == "rrf"
     retrieval: str = "hybrid"  # "hybrid", "dense" or "bm25" (the single ones are for comparison)
-    # Ranking refinements (qa/ranking.py; each off at 0), measured by benchmarks/quality_multi.py:
+    # Ranking refinements (qa/ranking.py; each off at 0), measured by benchmarks/quality_multi.py; the two on
+    # by default helped NFCorpus dev and were neutral on SQuAD's tuning articles (README, "Quality"):
     prf_chunks: int = 0  # pseudo-relevance feedback: first-pass chunks that expand the query
     prf_terms: int = 10  # RM3: expansion terms taken from the feedback chunks
     rm3_weight: float = 0.0  # RM3: share of the BM25 query given to the expansion terms
     rocchio_weight: float = 0.0  # Rocchio: weight of the feedback chunks' mean vector added to the query vector
-    title_weight: float = 0.0  # BM25 over document titles alone, added to the BM25 score with this weight
+    title_weight: float = 0.5  # BM25 over document titles alone, added to the BM25 score with this weight
     sentence_mean_weight: float = 0.0  # a chunk's dense score: best sentence cosine + this x mean cosine
     doc_weight: float = 0.0  # a chunk gains this x the best score of another chunk of its document
-    agreement_weight: float = 0.0  # dense weight + this x (0.5 - top-10 overlap of the two retrievers)
+    agreement_weight: float = 2.0  # dense weight + this x (0.5 - top-10 overlap of the two retrievers)
     max_question_chars: int = 2000
     index_dir: Path = Path("index")
     source_dir: Path = Path("seeds")
