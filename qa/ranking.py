@@ -8,7 +8,8 @@ Refinements, each off at 0; ``title_weight`` and ``agreement_weight`` are on by 
   with RM3 (their most probable terms join the query, weighted ``rm3_weight`` in all) and for the dense
   side with Rocchio (their mean sentence vector is added to the query vector, weighted ``rocchio_weight``);
   a second pass then ranks with the expanded queries;
-- ``title_weight``: BM25 over the document titles alone, added to the BM25 score;
+- ``title_weight``: BM25 over the document titles alone (one row per chunk, built in memory on an index's
+  first query), added to the BM25 score;
 - ``sentence_mean_weight``: a chunk's dense score is its best sentence's cosine plus this times the mean
   cosine of its sentences;
 - ``doc_weight``: a chunk gains this times the best score of another chunk of its document;
