@@ -13,6 +13,11 @@ Each of the first ``--questions`` SQuAD questions is asked twice, alternately: o
 embed the query, dense search (FAISS + best sentence per chunk), BM25 (score every chunk, top 100),
 fusion (exact cosines of the candidates, score fusion, hits), answer (sentence scoring, quotes, citations).
 
+With history: the questions are asked in order as one conversation, each with the last ``--turns`` (10)
+earlier turns as chat messages (questions and the assistant's own answers, as the web chat passes them), and
+alone, alternately; p50 of both and their ratio, counted once the history is full. Consecutive SQuAD
+questions are about the same article, like a conversation.
+
 Cold start: ``python app.py`` with the seed index already built, timed from the spawn until the port
 answers HTTP, then until the first answer comes back through the chat API (gradio_client).
 
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import socket
 import subprocess
@@ -139,6 +145,29 @@ def latency(index: Index, questions: list[str]) -> dict[str, Any]:
             "questions": len(questions)}
 
 
+def history_latency(index: Index, questions: list[str], turns: int = 10) -> dict[str, Any]:
+    """``ask(q)`` and ``ask(q, history=<last `turns` turns>)`` timed alternately, once the history is full."""
+    assistant = Assistant(index)
+    messages: list[dict[str, str]] = []
+    alone: list[float] = []
+    with_history: list[float] = []
+    for n, q in enumerate(questions):
+        history = messages[-2 * turns:]
+        timed = []
+        for use in ((True, False) if n % 2 else (False, True)):
+            started = time.perf_counter()
+            answer = assistant.ask(q, history=history if use else None)
+            timed.append((use, 1000 * (time.perf_counter() - started), answer))
+        if len(history) == 2 * turns:
+            for use, ms, _ in timed:
+                (with_history if use else alone).append(ms)
+        answer = next(a for use, _, a in timed if use)
+        messages += [{"role": "user", "content": q}, {"role": "assistant", "content": answer.text}]
+    p50 = {"alone": float(np.percentile(alone, 50)), "history": float(np.percentile(with_history, 50))}
+    return {"turns": turns, "questions": len(alone), "p50_ms": p50, "ratio": p50["history"] / p50["alone"],
+            "p95_ms": {"alone": float(np.percentile(alone, 95)), "history": float(np.percentile(with_history, 95))}}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -180,6 +209,20 @@ def cold_start(tmp: Path, timeout: float = 180) -> dict[str, Any]:
 
 
 def print_tables(r: dict[str, Any]) -> None:
+    if "ask" in r:
+        print_stages(r)
+    if r.get("history"):
+        h = r["history"]
+        print(f"\nask() with a {h['turns']}-turn history vs alone ({h['questions']} questions): p50 "
+              f"{h['p50_ms']['history']:.1f} ms vs {h['p50_ms']['alone']:.1f} ms (ratio {h['ratio']:.2f}); p95 "
+              f"{h['p95_ms']['history']:.1f} ms vs {h['p95_ms']['alone']:.1f} ms")
+    if r.get("cold_start"):
+        c = r["cold_start"]
+        print(f"\ncold start of `python app.py` (seed index built): port answers after {c['port_answers_seconds']:.1f} s, "
+              f"first answer after {c['first_answer_seconds']:.1f} s")
+
+
+def print_stages(r: dict[str, Any]) -> None:
     a = r["ask"]
     print(f"\nask() at {r['chunks']:,} chunks ({r['sentence_vectors']:,} sentence vectors, FAISS "
           f"{r['faiss']}), {a['questions']} SQuAD questions, one process; load average {r['load_average'][0]:.1f} "
@@ -190,10 +233,6 @@ def print_tables(r: dict[str, Any]) -> None:
     for stage, s in rows:
         print(f"| {stage} | {s['wall']['p50']:.2f} | {s['wall']['p95']:.2f} | {s['cpu']['p50']:.2f} | "
               f"{s['cpu']['p95']:.2f} |")
-    if r.get("cold_start"):
-        c = r["cold_start"]
-        print(f"\ncold start of `python app.py` (seed index built): port answers after {c['port_answers_seconds']:.1f} s, "
-              f"first answer after {c['first_answer_seconds']:.1f} s")
 
 
 def main() -> None:
@@ -204,15 +243,24 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "qa-bench-squad-index",
                         help="where the SQuAD index is kept between runs")
     parser.add_argument("--no-cold-start", action="store_true")
+    parser.add_argument("--history-only", action="store_true", help="only the history comparison (no stages)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ask.json")
     args = parser.parse_args()
     _, questions = load_squad(args.squad)
     with tempfile.TemporaryDirectory() as tmp:
         index = repeated(base_index(args.squad, args.cache), args.chunks, Path(tmp) / "index")
+        if args.history_only:  # keep the other figures of the last full run
+            report = json.loads(args.out.read_text()) if args.out.is_file() else {}
+            report["history"] = history_latency(index, [q.text for q in questions[:args.questions]])
+            report["history"]["load_average"] = os.getloadavg()
+            print_tables({"history": report["history"]})
+            write_report(report, args.out)
+            return
         report: dict[str, Any] = {"chunks": len(index.chunks), "sentence_vectors": int(len(index.vectors)),
                                   "faiss": index.manifest["faiss"]["type"],
                                   "ask": latency(index, [q.text for q in questions[:args.questions]]),
                                   "cores": os.cpu_count()}
+        report["history"] = history_latency(index, [q.text for q in questions[:args.questions]])
         report["load_average"] = os.getloadavg()
         if not args.no_cold_start:
             report["cold_start"] = cold_start(Path(tmp))

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,6 +13,9 @@ from qa.errors import QuestionError
 from qa.index import Index, check_query, page_of
 from qa.retrieval import Hit
 from qa.scoring import QuestionTerms, sentence_score
+
+if TYPE_CHECKING:
+    from qa.context import Interpretation, Reading
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,7 @@ class Answer:
     quotes: list[Quote] = field(default_factory=list)
     citations: list[Citation] = field(default_factory=list)
     passages: list[Hit] = field(default_factory=list)
+    interpretation: Interpretation | None = None  # with a history: what the earlier turns contributed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,27 +77,41 @@ class Assistant:
         self.k = k or index.settings.k
         self.min_score = index.settings.min_score if min_score is None else min_score
 
-    def ask(self, question: str) -> Answer:
-        """Answer ``question``; abstain when the best evidence scores below ``min_score``."""
+    def ask(self, question: str, history: Sequence[dict[str, Any]] | None = None) -> Answer:
+        """Answer ``question``; abstain when the best evidence scores below ``min_score``.
+
+        ``history`` is the conversation so far as chat messages (``{"role": "user" | "assistant", "content":
+        text}``, oldest first, the assistant's messages being its own earlier answers): follow-up questions
+        are then read in their context (``qa.context``). Without history, or an empty one, the question
+        is answered alone.
+        """
         question = self._check(question)
+        if history:
+            from qa.context import ask_in_context
+            from qa.conversation import turns_from_messages
+
+            return ask_in_context(self, question, turns_from_messages(self.index, history))
         hits, qvec = self.index.retrieve(question, self.k)
         return self.answer(question, hits[:self.k], qvec)
 
-    def answer(self, question: str, hits: list[Hit], qvec: np.ndarray) -> Answer:
+    def answer(self, question: str, hits: list[Hit], qvec: np.ndarray, reading: Reading | None = None) -> Answer:
         """Answer from passages already retrieved (``Index.retrieve``), e.g. when evaluating.
 
         The evidence is the best sentence's score (cosine with the question plus the share of the
         question's idf-weighted terms it holds). Calibrated on SQuAD dev, it tells answerable from
-        unanswerable questions better than the best cosine alone (README, "Abstention").
+        unanswerable questions better than the best cosine alone (README, "Abstention"). A ``reading``
+        (``qa.context``) scores sentences in a conversation's context instead of the question's alone.
         """
-        ranked = self._select(question, hits, qvec)
+        ranked = self._select(question, hits, qvec, reading)
         confidence = ranked[0].score if ranked else 0.0
-        quotes = self._verified(ranked) if confidence >= self.min_score else []
+        threshold = self.min_score if reading is None else reading.threshold(self.min_score)
+        quotes = self._verified(ranked) if confidence >= threshold else []
+        context = reading.interpretation if reading else None
         if not quotes:
-            return Answer(question, NO_ANSWER, True, confidence, passages=hits)
+            return Answer(question, NO_ANSWER, True, confidence, passages=hits, interpretation=context)
         quotes, citations = self._cite(quotes, hits)
         text = " ".join(f"\u201c{q.text}\u201d [{q.citation}]" for q in quotes)
-        return Answer(question, text, False, confidence, quotes, citations, hits)
+        return Answer(question, text, False, confidence, quotes, citations, hits, context)
 
     def _check(self, question: str) -> str:
         check_query(question)
@@ -104,8 +123,11 @@ class Assistant:
                                 "ask something shorter")
         return " ".join(question.split())
 
-    def _select(self, question: str, hits: list[Hit], qvec: np.ndarray) -> list[Quote]:
+    def _select(self, question: str, hits: list[Hit], qvec: np.ndarray, reading: Reading | None = None
+                ) -> list[Quote]:
         """Score every sentence of the retrieved passages; keep the best few."""
+        if reading is not None:
+            return _take(reading.scored(self.index, hits))
         terms = QuestionTerms.from_question(question, self.index.bm25)
         seen: set[tuple[str, int, int]] = set()
         found: list[tuple[str, str, int, int, float]] = []

@@ -23,13 +23,34 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.answer import Answer, Assistant
-from qa.api_models import (AskRequest, AskResponse, DocumentsResponse, ErrorResponse, HealthResponse, RemoveResponse,
-                           SearchRequest, SearchResponse, Timing, UploadResponse, ask_response, document_out, hit_out,
-                           indexed_documents, upload_out)
-from qa.errors import (EmptyCorpusError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, ModelLoadError,
-                       QAError, QuestionError)
-from qa.retrieval import Hit
+from qa.api_models import (
+    AskRequest,
+    AskResponse,
+    DocumentsResponse,
+    ErrorResponse,
+    HealthResponse,
+    RemoveResponse,
+    SearchRequest,
+    SearchResponse,
+    Timing,
+    UploadResponse,
+    ask_response,
+    document_out,
+    hit_out,
+    indexed_documents,
+    upload_out,
+)
+from qa.errors import (
+    EmptyCorpusError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    ModelLoadError,
+    QAError,
+    QuestionError,
+)
 from qa.library import DocumentLibrary
+from qa.retrieval import Hit
 from qa.uploads import ADDED, MB, REJECTED
 
 log = logging.getLogger(__name__)
@@ -37,7 +58,6 @@ log = logging.getLogger(__name__)
 ASKS_AT_ONCE = 4  # like the chat's concurrency limit: more would only make each answer wait for the CPU
 NOT_READY = (IndexNotFoundError, IndexCorruptError, IndexMismatchError, ModelLoadError, EmptyCorpusError)
 FORM_OVERHEAD = 1 * MB  # multipart boundaries and headers, on top of the files themselves
-HISTORY_SUPPORTED = False  # True once Assistant.ask(question, history=...) exists (issue 10)
 
 
 @dataclass
@@ -76,14 +96,12 @@ class ApiError(Exception):
 
 
 def ask_with(assistant: Assistant, request: AskRequest) -> Answer:
-    """Ask the live assistant, with the request's k. Earlier turns are refused until Assistant.ask takes them."""
+    """Ask the live assistant, with the request's k, reading the question in its conversation (``history``)."""
     history = [m.model_dump() for m in request.history]
-    if history and not HISTORY_SUPPORTED:
-        raise ApiError(400, "bad_request", "history is not supported yet: send the question alone")
     if request.k is not None and request.k != assistant.k:
         assistant = copy.copy(assistant)  # the shared one keeps its k; a shallow copy shares index and model
         assistant.k = request.k
-    return assistant.ask(request.question, history=history) if HISTORY_SUPPORTED else assistant.ask(request.question)
+    return assistant.ask(request.question, history=history)
 
 
 def search_with(assistant: Assistant, query: str, k: int | None) -> list[Hit]:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Literal
+from dataclasses import asdict
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -86,6 +87,9 @@ class AskResponse(BaseModel):
     quotes: list[QuoteOut]
     citations: list[CitationOut]
     passages: list[HitOut] = Field(description="The passages retrieved; the closest ones when abstained.")
+    interpretation: dict[str, Any] | None = Field(
+        None, description="With a history: how the question was read (turns_used, questions, carried_terms, "
+                          "documents, skipped_abstained).")
     timing: Timing
 
 
@@ -163,7 +167,8 @@ def ask_response(answer: Answer, total_ms: float) -> AskResponse:
     return AskResponse(question=answer.question, answer=answer.text, abstained=answer.abstained,
                        confidence=answer.confidence, quotes=[quote_out(q) for q in answer.quotes],
                        citations=[citation_out(c) for c in answer.citations],
-                       passages=[hit_out(h) for h in answer.passages], timing=Timing(total_ms=total_ms))
+                       passages=[hit_out(h) for h in answer.passages], timing=Timing(total_ms=total_ms),
+                       interpretation=asdict(answer.interpretation) if answer.interpretation else None)
 
 
 def document_out(info: DocumentInfo) -> DocumentOut:

@@ -16,8 +16,8 @@ from qa import store
 from qa.bm25 import BM25Index
 from qa.chunking import Chunk, chunk_documents
 from qa.documents import SUPPORTED_SUFFIXES, Document, Skipped, file_hash, iter_documents, load_folder
-from qa.errors import EmptyCorpusError, QAError
-from qa.embedding import Embedder
+from qa.errors import ConfigError, EmptyCorpusError, QAError
+from qa.embedding import Embedder, resolve_device
 from qa.dense import build_dense
 from qa.index import FORMAT_VERSION, Index, chunk_input, load_index
 from qa.settings import Settings
@@ -53,16 +53,33 @@ class _Clock:
         self._last = now
 
 
+@dataclass(frozen=True)
+class RayTarget:
+    """Embed on Ray (``qa.ray_embed``): the cluster's address ("" for ``ray.init()``'s default, "local" for a new
+    local Ray) and the number of workers (None: one per GPU, else one per CPU)."""
+
+    address: str = ""
+    workers: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"ray_workers must be at least 1, got {self.workers}")
+
+
 def build_index(source: Source, index_dir: str | Path | None = None, settings: Settings | None = None,
-                show_progress: bool = False, reuse: bool = False) -> Index:
+                show_progress: bool = False, reuse: bool = False, ray_address: str | None = None,
+                ray_workers: int | None = None) -> Index:
     """Index a folder (or Documents) and save it to ``index_dir`` atomically, if given.
 
     With ``reuse``, vectors of unchanged chunks are taken from the index already in ``index_dir``
-    so only new or changed documents are embedded (an incremental update).
+    so only new or changed documents are embedded (an incremental update). With ``ray_address`` (see
+    ``RayTarget``), the chunks to embed are embedded by ``ray_workers`` workers of that Ray cluster; the rest of
+    the build runs here, as a local one does.
     """
     started = time.perf_counter()
     clock = _Clock()
     settings = settings or Settings.from_env()
+    ray = RayTarget(ray_address, ray_workers) if ray_address is not None else None
     docs, skipped, folder = _gather(source)
     if not docs:
         where = f"in {str(folder)!r}" if folder else "in the given documents"
@@ -77,7 +94,7 @@ def build_index(source: Source, index_dir: str | Path | None = None, settings: S
     clock.lap("chunk")
     previous = _previous(index_dir, settings) if reuse else None
     clock.lap("load previous index")
-    vectors, reused = _embed(chunks, by_id, settings, previous, show_progress)
+    vectors, reused = _embed(chunks, by_id, settings, previous, show_progress, ray)
     clock.lap("embed")
     index = _assemble(docs, chunks, vectors, skipped, folder, settings, clock)
     index.manifest["added"] = _added_times(docs, index.manifest["created"], index_dir)
@@ -105,9 +122,11 @@ def _assemble(docs: list[Document], chunks: list[Chunk], vectors: np.ndarray, sk
 
 
 def update_index(source: str | Path, index_dir: str | Path, settings: Settings | None = None,
-                 show_progress: bool = False) -> Index:
-    """Re-embed only documents that are new or changed; drop removed ones. Same result as a full build."""
-    return build_index(source, index_dir, settings, show_progress, reuse=True)
+                 show_progress: bool = False, ray_address: str | None = None, ray_workers: int | None = None) -> Index:
+    """Re-embed only documents that are new or changed (on Ray if ``ray_address`` is given); drop removed ones.
+    Same result as a full build."""
+    return build_index(source, index_dir, settings, show_progress, reuse=True, ray_address=ray_address,
+                       ray_workers=ray_workers)
 
 
 def _gather(source: Source) -> tuple[list[Document], list[Skipped], Path | None]:
@@ -129,7 +148,7 @@ def _previous(index_dir: str | Path | None, settings: Settings) -> Index | None:
 
 
 def _embed(chunks: list[Chunk], docs: dict[str, Document], settings: Settings, previous: Index | None,
-           show_progress: bool) -> tuple[np.ndarray, int]:
+           show_progress: bool, ray: RayTarget | None = None) -> tuple[np.ndarray, int]:
     """Sentence vectors for ``chunks`` (in chunk order), taking unchanged chunks' from ``previous``.
 
     Returns the vectors and how many chunks were reused.
@@ -142,13 +161,16 @@ def _embed(chunks: list[Chunk], docs: dict[str, Document], settings: Settings, p
         reusable = {c.id: previous.vectors[previous.sentence_ptr[i]:previous.sentence_ptr[i + 1]]
                     for i, c in enumerate(previous.chunks) if c.doc_id in unchanged}
     todo = [c for c in chunks if c.id not in reusable]
-    embedder = previous.embedder if previous is not None else \
-        Embedder(settings.model, settings.batch_size, settings.quantize)
-    if todo:
-        inputs = [chunk_input(c, docs[c.doc_id], settings) for c in todo]
-        _, fresh = embedder.encode_passages([t for t, _ in inputs], [s for _, s in inputs], show_progress)
-    else:  # nothing new, e.g. documents were only removed: no need to even load the model
+    inputs = [chunk_input(c, docs[c.doc_id], settings) for c in todo]
+    texts, spans = [t for t, _ in inputs], [s for _, s in inputs]
+    if not texts:  # nothing new, e.g. documents were only removed: no need to even load the model
         fresh = np.zeros((0, previous.vectors.shape[1] if previous is not None else 0), np.float32)
+    elif ray is not None:
+        from qa.ray_embed import embed_on_ray
+
+        fresh = embed_on_ray(texts, spans, settings, ray.address, ray.workers, show_progress)
+    else:
+        _, fresh = build_embedder(settings).encode_passages(texts, spans, show_progress)
     parts, pos = [], 0
     for chunk in chunks:
         n = len(chunk.sentences)
@@ -157,8 +179,14 @@ def _embed(chunks: list[Chunk], docs: dict[str, Document], settings: Settings, p
         else:
             parts.append(fresh[pos:pos + n])
             pos += n
-    vectors = np.concatenate(parts) if parts else np.zeros((0, embedder.dimension), np.float32)
+    vectors = np.concatenate(parts) if parts else np.zeros((0, build_embedder(settings).dimension), np.float32)
     return np.ascontiguousarray(vectors, dtype=np.float32), len(chunks) - len(todo)
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    """The Embedder a build uses: the index's model on the device ``settings.device`` resolves to."""
+    return Embedder(settings.model, settings.batch_size, settings.quantize,
+                    resolve_device(settings.device, settings.quantize))
 
 
 def _same_document(old: Document | None, new: Document) -> bool:
@@ -172,6 +200,7 @@ def _manifest(docs: list[Document], n_chunks: int, skipped: list[Skipped], folde
         "settings": settings.index_fingerprint(),
         "dimension": dimension,
         "faiss": dense_info,
+        "device": resolve_device(settings.device, settings.quantize),  # information only: not checked on load
         "source": str(folder.resolve()) if folder else None,
         "documents": {d.id: d.content_hash for d in docs},
         "skipped": {s.path: file_hash(folder / s.path) for s in skipped if folder and (folder / s.path).is_file()},

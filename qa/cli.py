@@ -46,6 +46,8 @@ def settings_options(fn: F) -> F:
         click.option("--quantize/--no-quantize", default=None,
                      help="Embed with int8 weights: about 2x faster indexing, slightly different vectors; an index built "
                           "one way is refused the other way. [env QA_QUANTIZE; default off]"),
+        click.option("--device", help="Where documents are embedded: auto (CUDA, then Apple MPS, then CPU), cpu, "
+                                      "cuda, cuda:N or mps. [env QA_DEVICE; default auto]"),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -124,29 +126,43 @@ def _print_report(verb: str, idx: Any) -> None:
         click.echo(f"skipped {skipped.path}: {skipped.reason}", err=True)
 
 
+def ray_options(fn: F) -> F:
+    """--ray [ADDRESS] and --ray-workers N: embed on a Ray cluster (the `ray` extra)."""
+    fn = click.option("--ray-workers", type=click.IntRange(min=1),
+                      help="Embedding workers on Ray. [default: one per GPU, else one per CPU of the cluster]")(fn)
+    return click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
+                        help="Embed on a Ray cluster: its address (e.g. ray://HOST:10001), `local` for a new local "
+                             "Ray, or nothing for Ray's default (RAY_ADDRESS, a cluster started here, else local). "
+                             "Needs pip install 'qa[ray]'.")(fn)
+
+
 @index.command("build")
 @_source_arg
+@ray_options
 @settings_options
 @_handle_errors
-def index_build(source: Path | None, **opts: Any) -> None:
+def index_build(source: Path | None, ray_address: str | None, ray_workers: int | None, **opts: Any) -> None:
     """Index every document in SOURCE (default: seeds/ or QA_SOURCE_DIR) from scratch."""
     from qa.build import build_index
 
     settings = make_settings(**opts)
-    idx = build_index(source or settings.source_dir, settings.index_dir, settings, show_progress=True)
+    idx = build_index(source or settings.source_dir, settings.index_dir, settings, show_progress=True,
+                      ray_address=ray_address, ray_workers=ray_workers)
     _print_report("Indexed", idx)
 
 
 @index.command("update")
 @_source_arg
+@ray_options
 @settings_options
 @_handle_errors
-def index_update(source: Path | None, **opts: Any) -> None:
+def index_update(source: Path | None, ray_address: str | None, ray_workers: int | None, **opts: Any) -> None:
     """Re-embed only new or changed documents in SOURCE and drop removed ones."""
     from qa.build import update_index
 
     settings = make_settings(**opts)
-    idx = update_index(source or settings.source_dir, settings.index_dir, settings, show_progress=True)
+    idx = update_index(source or settings.source_dir, settings.index_dir, settings, show_progress=True,
+                       ray_address=ray_address, ray_workers=ray_workers)
     _print_report("Updated", idx)
 
 
@@ -165,7 +181,8 @@ def index_info(source: Path | None, **opts: Any) -> None:
     click.echo(f"documents:  {m['counts']['documents']}   chunks: {m['counts']['chunks']}")
     click.echo(f"model:      {m['settings']['model']} (dimension {m['dimension']})")
     click.echo(f"chunking:   {m['settings']['chunk_size']} characters, overlap {m['settings']['chunk_overlap']}")
-    click.echo(f"built:      {m['created']} from {m.get('source') or 'in-memory documents'}")
+    click.echo(f"built:      {m['created']} from {m.get('source') or 'in-memory documents'}"
+               + (f", embedded on {m['device']}" if m.get("device") else ""))
     click.echo("versions:   " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()))
     changes = idx.changes(source)
     if not changes.stale:
@@ -225,6 +242,30 @@ def ask(question: str, as_json: bool, **opts: Any) -> None:
 
 
 @main.command()
+@settings_options
+@_handle_errors
+def chat(**opts: Any) -> None:
+    """Hold a conversation with the documents in the terminal; follow-up questions are read in context.
+
+    /new starts a new conversation, /sources shows the last answer's sources, Ctrl-D leaves. With a
+    pipe on stdin, each line is a question and each answer is printed followed by a blank line.
+    """
+    import sys
+
+    from qa.answer import Assistant
+    from qa.chat import HELP, run_chat, terminal_reader
+    from qa.conversation import Conversation
+    from qa.index import load_index
+
+    settings = make_settings(**opts)
+    conversation = Conversation(Assistant(load_index(settings.index_dir, settings)))
+    interactive = sys.stdin.isatty()
+    if interactive:
+        click.echo(HELP + "\n")
+    run_chat(conversation, terminal_reader(interactive, sys.stdin), sys.stdout, sys.stderr)
+
+
+@main.command()
 @_source_arg
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="QA_HOST", help="Address to listen on. [env QA_HOST]")
 @click.option("--port", type=click.IntRange(1, 65535),
@@ -260,25 +301,42 @@ def serve(source: Path | None, host: str, port: int | None, auth: tuple[str, ...
 @click.argument("dataset", type=click.Path(path_type=Path))
 @click.option("--retrieval", type=click.Choice(["hybrid", "dense", "bm25"]),
               help="Rank by both retrievers fused, or by one alone. [env QA_RETRIEVAL; default hybrid]")
-@click.option("--limit", type=click.IntRange(min=1), help="Only the first N questions (the corpus stays whole).")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N questions (the corpus stays whole); "
+                                                           "for conversations, the first N dialogues.")
 @click.option("--split", default="test", show_default=True,
               help="BEIR folders: the relevance judgements to use, qrels/SPLIT.tsv (choose settings on dev, "
                    "report test).")
+@click.option("--history", type=click.Choice(["on", "off", "naive"]),
+              help="Conversations only: follow-ups read in context (on, the default), each question alone (off), or "
+                   "the previous 3 questions prepended (naive).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @settings_options
 @_handle_errors
-def eval_command(dataset: Path, retrieval: str | None, limit: int | None, split: str, as_json: bool,
-                 index_dir: Path | None, **opts: Any) -> None:
-    """Measure retrieval and answers on DATASET: a BEIR folder or a SQuAD v1.1 JSON file.
+def eval_command(dataset: Path, retrieval: str | None, limit: int | None, split: str, history: str | None,
+                 as_json: bool, index_dir: Path | None, **opts: Any) -> None:
+    """Measure retrieval and answers on DATASET: a BEIR folder, a SQuAD v1.1 JSON file, or a conversation folder
+    (docs.jsonl and turns.jsonl, doc2dial's form).
 
     Reports nDCG@10, Recall@1/5/20/100 and MRR@10 over whole documents, for SQuAD also how often the
     first quote and the whole answer contain a gold answer and how often it abstained, and the latency per
-    question. With --index, the evaluation index is saved in that folder and reused by later runs on the same
-    dataset with the same settings; without it, the index is built in memory (QA_INDEX_DIR is not used).
+    question. Conversations are replayed turn by turn; first turns and follow-ups are reported apart (doc@1,
+    doc@5, first / any quote in the gold span, abstained, latency), for all dialogues and for each half. With
+    --index, the evaluation index is saved in that folder and reused by later runs on the same dataset with the
+    same settings; without it, the index is built in memory (QA_INDEX_DIR is not used).
     """
+    from qa.conversation_eval import evaluate_conversations, format_conversation_report, is_conversation_folder
     from qa.evaluation import evaluate, format_report
 
     settings = make_settings(retrieval=retrieval, index_dir=index_dir, **opts)
+    if is_conversation_folder(dataset):
+        if split != "test":
+            raise click.UsageError("--split applies to a BEIR folder (qrels/SPLIT.tsv)")
+        conv = evaluate_conversations(dataset, settings, limit, index_dir, history or "on", show_progress=True)
+        click.echo(json.dumps(conv.to_dict(), ensure_ascii=False, indent=1) if as_json
+                   else format_conversation_report(conv))
+        return
+    if history is not None:
+        raise click.UsageError("--history applies to a conversation folder (docs.jsonl and turns.jsonl)")
     report = evaluate(dataset, settings, limit, index_dir, show_progress=True, split=split)
     click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1) if as_json else format_report(report))
 

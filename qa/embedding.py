@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qa.errors import ModelLoadError
+from qa.errors import ConfigError, ModelLoadError
 from qa.settings import BUNDLED_MODEL
 from qa.threads import one_thread
 
@@ -43,30 +43,53 @@ def resolve_model(name: str) -> str:
     return name
 
 
+def resolve_device(device: str = "auto", quantize: bool = False) -> str:
+    """The torch device to embed on: ``auto`` is CUDA, then Apple MPS, then the CPU, as torch reports them.
+
+    int8 quantisation (``quantize``) is a CPU technique: ``auto`` then means the CPU, and an explicit GPU is
+    refused. An explicit device torch does not have is refused too, naming what it has.
+    """
+    import torch
+
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if device == "auto":
+        return "cpu" if quantize else "cuda" if cuda else "mps" if mps else "cpu"
+    if quantize and device != "cpu":
+        raise ConfigError(f"quantize (int8 weights) runs on the CPU only, but device is {device!r}: use --device cpu "
+                          "(or auto), or turn quantize off to embed on the GPU")
+    have = "cpu" + (f", cuda:0..{torch.cuda.device_count() - 1}" if cuda else "") + (", mps" if mps else "")
+    if device.startswith("cuda") and (not cuda or int(device.partition(":")[2] or 0) >= torch.cuda.device_count()) \
+            or device == "mps" and not mps:
+        raise ConfigError(f"device {device!r} is not available to torch {torch.__version__} here (it has: {have}): "
+                          "use --device auto or one of those")
+    return device
+
+
 _loading = threading.Lock()
 
 
-def load_model(name: str, quantize: bool = False) -> SentenceTransformer:
-    """Load (once per process) a sentence-transformers model on the CPU, offline; int8 Linear layers if ``quantize``.
+def load_model(name: str, quantize: bool = False, device: str = "cpu") -> SentenceTransformer:
+    """Load (once per process) a sentence-transformers model on ``device``, offline; int8 Linear layers if ``quantize``.
 
     Thread-safe: the web app warms the model up in the background while a first question may already
     need it, and the cache alone would then load it twice.
     """
     with _loading:
-        return _load_model(name, quantize)
+        return _load_model(name, quantize, device)
 
 
 @functools.lru_cache(maxsize=4)
-def _load_model(name: str, quantize: bool) -> SentenceTransformer:
+def _load_model(name: str, quantize: bool, device: str) -> SentenceTransformer:
     # Weights must never be downloaded at run time; a user who wants a hub model sets HF_HUB_OFFLINE=0.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
 
     location = resolve_model(name)
-    log.info("loading embedding model %s from %s%s", name, location, " (int8 quantised)" if quantize else "")
+    log.info("loading embedding model %s from %s on %s%s", name, location, device,
+             " (int8 quantised)" if quantize else "")
     try:
-        model = SentenceTransformer(location, device="cpu")
+        model = SentenceTransformer(location, device=device)
     except Exception as exc:  # the library raises OSError, ValueError, HF errors...: all mean "cannot load"
         raise ModelLoadError(
             f"cannot load embedding model {name!r} ({type(exc).__name__}: {exc}). "
@@ -95,16 +118,22 @@ def quantize_linear(model: SentenceTransformer) -> SentenceTransformer:
 
 
 class Embedder:
-    """Turns texts into L2-normalised float32 vectors."""
+    """Turns texts into L2-normalised float32 vectors, on ``device`` (a torch device name, see ``resolve_device``).
 
-    def __init__(self, model_name: str = BUNDLED_MODEL, batch_size: int = 32, quantize: bool = False) -> None:
+    An index's own Embedder, which encodes queries, stays on the CPU: for one short query a GPU's transfers and
+    kernel launches cost about what the CPU's forward pass does, and a server then needs no GPU at all.
+    """
+
+    def __init__(self, model_name: str = BUNDLED_MODEL, batch_size: int = 32, quantize: bool = False,
+                 device: str = "cpu") -> None:
         self.model_name = model_name
         self.batch_size = batch_size
         self.quantize = quantize
+        self.device = device
 
     @property
     def model(self) -> SentenceTransformer:
-        return load_model(self.model_name, self.quantize)
+        return load_model(self.model_name, self.quantize, self.device)
 
     @property
     def dimension(self) -> int:
@@ -183,11 +212,14 @@ class Embedder:
 
         features = self._tokenize(texts)
         offsets = features.pop("offset_mapping").numpy()
+        mask = features["attention_mask"].numpy()
+        if self.device != "cpu":
+            features = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
         with torch.inference_mode():
             out = self.model(features)
-            pvecs = torch.nn.functional.normalize(out["sentence_embedding"].float(), dim=1).numpy()
-            tokens = out["token_embeddings"].float().numpy()
-        return pvecs, pool_spans(tokens, offsets, features["attention_mask"].numpy(), spans, pvecs)
+            pvecs = torch.nn.functional.normalize(out["sentence_embedding"].float(), dim=1).cpu().numpy()
+            tokens = out["token_embeddings"].float().cpu().numpy()
+        return pvecs, pool_spans(tokens, offsets, mask, spans, pvecs)
 
     def _tokenize(self, texts: list[str]) -> dict:
         """The model's own features for ``texts``, with each token's character offsets: one tokenisation."""

@@ -69,6 +69,7 @@ class Index:
         self.manifest = manifest
         self.path = path
         self.report: Any = None  # the BuildReport when this index was just built
+        self.generation: str | None = None  # the generation folder it was loaded from or saved as (qa.store)
         self.embedder = Embedder(settings.model, settings.batch_size, settings.quantize)
         if dense is None:
             dense, _ = build_dense(vectors, settings)
@@ -111,10 +112,12 @@ class Index:
 
     def sentence_similarities(self, chunk_id: str, qvec: np.ndarray) -> np.ndarray:
         """Cosine of ``qvec`` with each sentence of a chunk, in ``chunk.sentences`` order."""
-        i = self._chunk_row[chunk_id]
-        return self._read([(self.sentence_ptr[i], self.sentence_ptr[i + 1])])[0] @ qvec
+        return self.chunk_vectors([self._chunk_row[chunk_id]])[0] @ qvec
 
-    def _read(self, ranges: list[tuple[int, int]]) -> list[np.ndarray]:
+    def chunk_vectors(self, rows: list[int]) -> list[np.ndarray]:
+        """The sentence vectors of each chunk (by row), read from this index's own generation: use this, not
+        ``self.vectors`` directly, so a search keeps working after an update removed the files' names."""
+        ranges = [(self.sentence_ptr[i], self.sentence_ptr[i + 1]) for i in rows]
         return read_ranges(self.vectors, ranges, self._vector_fd)
 
     def chunk(self, chunk_id: str) -> Chunk:
@@ -123,7 +126,7 @@ class Index:
     def chunk_similarities(self, rows: list[int], qvec: np.ndarray, mean_weight: float = 0.0) -> dict[int, float]:
         """Each chunk's (by row) dense score: its best sentence's cosine with ``qvec`` (plus ``mean_weight``
         times the mean cosine of its sentences)."""
-        sims = [block @ qvec for block in self._read([(self.sentence_ptr[i], self.sentence_ptr[i + 1]) for i in rows])]
+        sims = [block @ qvec for block in self.chunk_vectors(rows)]
         return {i: float(s.max() + mean_weight * s.mean()) if len(s) else 0.0 for i, s in zip(rows, sims, strict=True)}
 
     def _hit(self, i: int, score: float, rank: int, cosine: float, bm25: float) -> Hit:
@@ -153,7 +156,7 @@ class Index:
         """Write a new generation into ``index_dir`` and switch to it atomically."""
         import faiss
 
-        with store.new_generation(Path(index_dir)) as folder:
+        with store.new_generation(Path(index_dir), self.settings.generation_grace_s) as folder:
             store.write_jsonl(folder / "documents.jsonl", [d.to_dict() for d in self.documents.values()])
             store.write_jsonl(folder / "chunks.jsonl", [c.to_dict() for c in self.chunks])
             np.save(folder / "vectors.npy", self.vectors, allow_pickle=False)
@@ -161,7 +164,7 @@ class Index:
             self.bm25.save(folder / "bm25")
             # The manifest goes last: a generation without one is never loaded.
             store.write_json(folder / store.MANIFEST, self.manifest)
-        self.path = Path(index_dir)
+        self.path, self.generation = Path(index_dir), folder.name
         return self.path
 
 
@@ -266,8 +269,10 @@ def _load_generation(folder: Path, index_dir: Path, settings: Settings) -> Index
     problem = _inconsistency(documents, chunks, vectors, bm25, dense, manifest)
     if problem:
         raise IndexCorruptError(f"index at {str(index_dir)!r} is inconsistent ({problem}): {damaged}")
-    return Index(settings.replace(index_dir=index_dir), documents, chunks, vector_file, manifest, bm25, dense,
-                 index_dir)
+    index = Index(settings.replace(index_dir=index_dir), documents, chunks, vector_file, manifest, bm25, dense,
+                  index_dir)
+    index.generation = folder.name
+    return index
 
 
 def _inconsistency(documents: list[Document], chunks: list[Chunk], vectors: np.ndarray, bm25: BM25Index,

@@ -22,6 +22,7 @@ from qa.build import update_index
 from qa.documents import list_files
 from qa.errors import ConfigError, DocumentError, QAError
 from qa.index import Index, load_index
+from qa.live import LiveAssistant
 from qa.settings import Settings
 from qa.uploads import ADDED, Progress, Upload, UploadLimits, UploadResult, rejected, save_uploads, unique_name
 
@@ -66,11 +67,12 @@ class RemoveResult:
         return asdict(self)
 
 
-class DocumentLibrary:
+class DocumentLibrary(LiveAssistant):
     """A document folder, its index and the Assistant over it; adding or removing documents updates all three.
 
     Questions use ``library.assistant`` (read once per question); a change builds the new index fully, then
-    swaps in a new Assistant. Changes are serialised by a lock.
+    swaps in a new Assistant. Changes are serialised by a lock. An ``IndexFollower`` may also swap in
+    generations that other processes publish in the index folder.
     """
 
     def __init__(self, assistant: Assistant, source_dir: str | Path, index_dir: str | Path | None = None,
@@ -82,7 +84,7 @@ class DocumentLibrary:
         self.index_dir = Path(index_dir)
         self.settings = assistant.index.settings
         self.limits = limits or UploadLimits.from_settings(self.settings)
-        self._assistant = assistant
+        super().__init__(assistant)
         self._lock = threading.Lock()
 
     @classmethod
@@ -95,10 +97,6 @@ class DocumentLibrary:
             raise DocumentError(f"document folder {str(source)!r} does not exist: give the folder the index was built "
                                 "from (--source in the CLI)")
         return cls(Assistant(index), source, settings.index_dir)
-
-    @property
-    def assistant(self) -> Assistant:
-        return self._assistant
 
     @property
     def trash_dir(self) -> Path:
@@ -124,8 +122,7 @@ class DocumentLibrary:
 
     def _reindex(self, show_progress: bool) -> Index:
         index = update_index(self.source_dir, self.index_dir, self.settings, show_progress=show_progress)
-        old = self._assistant
-        self._assistant = Assistant(index, k=old.k, min_score=old.min_score)
+        self.use_index(index)
         return index
 
     def list_documents(self) -> list[DocumentInfo]:

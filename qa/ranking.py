@@ -68,11 +68,17 @@ def rank(index: Index, query: str, qvec: np.ndarray, k: int) -> tuple[list[tuple
     return top_fused(fused, k), first
 
 
-def candidates(index: Index, qvec: np.ndarray, bm25_scores: np.ndarray, n: int) -> Candidates:
-    """Each retriever's ``n`` best chunks (per the retrieval mode) and the dense score of all of them."""
+def rankings(index: Index, qvec: np.ndarray, bm25_scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each retriever's ``n`` best chunk rows, best first (empty for the one the retrieval mode leaves out)."""
     mode = index.settings.retrieval
     dense_idx = index._dense_ranking(qvec, n) if mode != "bm25" else np.zeros(0, np.int64)
     bm25_idx = top_rows(bm25_scores, n) if mode != "dense" else np.zeros(0, np.int64)
+    return dense_idx, bm25_idx
+
+
+def candidates(index: Index, qvec: np.ndarray, bm25_scores: np.ndarray, n: int) -> Candidates:
+    """Each retriever's ``n`` best chunks (per the retrieval mode) and the dense score of all of them."""
+    dense_idx, bm25_idx = rankings(index, qvec, bm25_scores, n)
     rows = sorted({*dense_idx.tolist(), *bm25_idx.tolist()})
     return Candidates(dense_idx, bm25_idx, bm25_scores,
                       index.chunk_similarities(rows, qvec, index.settings.sentence_mean_weight))
@@ -137,7 +143,7 @@ def rm3_scores(index: Index, query: str, feedback: list[tuple[int, float]], sett
 
 def rocchio(index: Index, qvec: np.ndarray, rows: list[int], weight: float) -> np.ndarray:
     """The query vector plus ``weight`` times the feedback chunks' mean sentence vector, unit length again."""
-    blocks = index._read([(index.sentence_ptr[i], index.sentence_ptr[i + 1]) for i in rows])
+    blocks = index.chunk_vectors(rows)
     means = [block.mean(axis=0) for block in blocks if len(block)]
     if not means:
         return qvec

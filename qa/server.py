@@ -31,7 +31,8 @@ MCP_PATH = "/mcp"
 def build_app(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> FastAPI:
     """Check sign-in, build or refresh the index if needed, and make the app that serves it (not yet serving)."""
     from qa.build import open_index
-    from qa.webapp import _library, create_demo, warm_up
+    from qa.live import LiveAssistant
+    from qa.webapp import _library, create_demo, follow_index, warm_up
 
     users = Users.from_settings(settings)
     check_exposure(host, users, settings.no_auth)  # before any work: a refusal comes at once
@@ -40,7 +41,11 @@ def build_app(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> 
     threading.Thread(target=warm_up, args=(index,), name="qa-warm-up", daemon=True).start()
     assistant = Assistant(index)
     library = _library(assistant, settings.source_dir, None)  # read-only: it lists documents, changes none
-    demo = create_demo(assistant, settings.source_dir, library=library, read_only=settings.read_only)
+    # Every replica follows the index folder: a generation published by a build, an update or an upload on
+    # another server is answered from within seconds (qa.live).
+    live = library or LiveAssistant(assistant)
+    follow_index(live)
+    demo = create_demo(assistant, settings.source_dir, library=library, read_only=settings.read_only, live=live)
     # Gradio's own cap stops absurd uploads before they reach the disk; files a little over the limit still
     # reach the library, which names them in its per-file message.
     cap = int(4 * settings.upload_max_mb * MB)

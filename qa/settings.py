@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("score", "rrf")
 FAISS_INDEXES = ("auto", "flat", "ivf", "ivfpq", "hnsw")
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # where documents are embedded (qa.embedding.resolve_device)
 
 # Settings that change what is stored in an index: a loaded index must agree on all of them.
 INDEX_SETTINGS = ("model", "chunk_size", "chunk_overlap", "title_in_chunk", "quantize")
@@ -61,6 +63,11 @@ class Settings:
     faiss_ef_search: int = 128  # HNSW candidate list while searching (at least the number of rows asked for)
     upload_max_mb: float = 20  # largest file the web chat accepts, in megabytes
     upload_max_files: int = 10  # most files the web chat accepts in one upload
+    # Where documents are embedded: "auto" (CUDA, then Apple MPS, then CPU), "cpu", "cuda", "cuda:N" or "mps".
+    # Not an index setting: the same model gives the same vectors anywhere; the manifest records it as information.
+    device: str = "auto"
+    reload_interval: float = 2.0  # seconds between a server's checks for a newly published index; 0: never
+    generation_grace_s: float = 0.0  # seconds a replaced index generation is kept for readers on other machines
     # Serving (qa/auth.py): sign-in for the page, the HTTP API and MCP; never shown in a repr or a log.
     auth: str = field(default="", repr=False)  # "USER:PASS", several separated by commas
     auth_file: str = ""  # a file of users: one USER:PASS a line, blank lines and # comments ignored
@@ -102,6 +109,11 @@ class Settings:
         for name in ("faiss_nprobe", "faiss_pq_m", "faiss_hnsw_m", "faiss_ef_construction", "faiss_ef_search"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not DEVICE.fullmatch(self.device):
+            raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
+        for name in ("reload_interval", "generation_grace_s"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 or more seconds, got {getattr(self, name)}")
         if not self.model:
             raise ConfigError("model must name a sentence-transformers model or a path to one")
 

@@ -57,8 +57,11 @@ def _is_generation_name(name: str) -> bool:
 
 
 @contextlib.contextmanager
-def new_generation(index_dir: Path) -> Iterator[Path]:
+def new_generation(index_dir: Path, grace_s: float = 0.0) -> Iterator[Path]:
     """Yield an empty folder to write a generation into; publish it only if the block succeeds.
+
+    Generations it replaces are deleted once they have been replaced for ``grace_s`` seconds (see
+    ``remove_stale_generations``).
 
     Killed at any point, this leaves either the old generation live (plus an unused folder and perhaps
     a temporary pointer, both removed by the next successful build) or the new one live.
@@ -75,7 +78,7 @@ def new_generation(index_dir: Path) -> Iterator[Path]:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         _publish(index_dir, folder)
-        remove_stale_generations(index_dir, keep=folder.name)
+        remove_stale_generations(index_dir, keep=folder.name, grace_s=grace_s)
 
 
 @contextlib.contextmanager
@@ -120,12 +123,22 @@ def _pointer_name(index_dir: Path) -> str | None:
         return None
 
 
-def remove_stale_generations(index_dir: Path, keep: str) -> None:
-    """Delete generation folders other than ``keep`` and temporary pointers (left by failed or killed builds)."""
-    for path in Path(index_dir).iterdir():
-        if path.name.startswith(_PREFIX) and path.is_dir() and path.name != keep:
+def remove_stale_generations(index_dir: Path, keep: str, grace_s: float = 0.0) -> None:
+    """Delete generation folders other than ``keep`` that were replaced over ``grace_s`` seconds ago, and temporary
+    pointers (left by failed or killed builds).
+
+    A generation counts as replaced when the next one was finished (its folder's last change). The grace is for
+    readers on other machines of a network folder: there a file deleted by one client is gone for the others
+    even while they have it open, so a replica must have moved to the new generation before the old one goes.
+    """
+    now = time.time()
+    generations = sorted((p.stat().st_mtime, p.name, p) for p in Path(index_dir).iterdir()
+                         if p.name.startswith(_PREFIX) and p.is_dir())
+    for (_, name, path), (replaced_at, _, _) in zip(generations, generations[1:]):
+        if name != keep and now - replaced_at >= grace_s:
             shutil.rmtree(path, ignore_errors=True)
-        elif path.name.startswith(_TMP_POINTER) and path.is_file():
+    for path in Path(index_dir).iterdir():
+        if path.name.startswith(_TMP_POINTER) and path.is_file():
             path.unlink(missing_ok=True)
 
 

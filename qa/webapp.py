@@ -15,6 +15,7 @@ from qa.errors import ConfigError, PortBusyError, QAError
 from qa.feedback import FeedbackLog
 from qa.index import Index
 from qa.library import DocumentLibrary
+from qa.live import IndexFollower, LiveAssistant
 from qa.retrieval import Hit
 from qa.settings import Settings
 from qa.uploads import MB, Progress, UploadLimits, UploadResult
@@ -68,13 +69,38 @@ def format_sources(answer: Answer) -> str:
     return "**Sources**\n\n" + "\n\n".join(format_citation(c) for c in answer.citations)
 
 
-def answer_messages(assistant: Assistant, message: str, on_answer: Callable[[Answer, str], object] | None = None
-                    ) -> Iterator[list[dict[str, Any]]]:
-    """Stream the answer quote by quote, then add the sources as a second message.
+def chat_history(history: list[dict[str, Any]] | None) -> list[dict[str, str]]:
+    """The conversation in a Gradio chat history: each user message and the answer after it (not the sources
+    message that follows each answer, nor files). Gradio 6 gives a message's content as a list of parts."""
+    turns: list[dict[str, str]] = []
+    for message in history or []:
+        role, content = message.get("role"), _text(message.get("content"))
+        if content is None:
+            continue
+        if role == "user":
+            turns.append({"role": "user", "content": content})
+        elif role == "assistant" and turns and turns[-1]["role"] == "user":
+            turns.append({"role": "assistant", "content": content})
+    return turns
 
-    ``on_answer(answer, shown)`` is called with each answer and the text shown for it (for feedback)."""
+
+def _text(content: Any) -> str | None:
+    """The text of a message's content: a string, or the text parts of a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        return "".join(p for p in parts if isinstance(p, str)) if parts else None
+    return None
+
+
+def answer_messages(assistant: Assistant, message: str, history: list[dict[str, Any]] | None = None,
+                    on_answer: Callable[[Answer, str], object] | None = None) -> Iterator[list[dict[str, Any]]]:
+    """Stream the answer quote by quote, then add the sources as a second message. ``history`` (Gradio's, of
+    this browser session) makes follow-up questions read in the conversation's context; ``on_answer(answer,
+    shown)`` is called with each answer and the text shown for it (for feedback)."""
     try:
-        answer = assistant.ask(message)
+        answer = assistant.ask(message, history=chat_history(history))
     except QAError as exc:
         yield [{"role": "assistant", "content": f"⚠️ {exc}"}]
         return
@@ -134,21 +160,24 @@ def upload_messages(library: DocumentLibrary, paths: list[str] | None, progress:
 
 
 def create_demo(assistant: Assistant, source_dir: str | Path | None = None, limits: UploadLimits | None = None,
-                library: DocumentLibrary | None = None, read_only: bool = False) -> gr.Blocks:
+                library: DocumentLibrary | None = None, read_only: bool = False,
+                live: LiveAssistant | None = None) -> gr.Blocks:
     """The chat page; with a document folder (``source_dir``, else the one the index was built from) and an
     index saved in a folder, files dropped beside the chat are added to the folder and indexed (through
-    ``library`` when given, e.g. shared with the HTTP API); ``read_only`` turns uploads off."""
+    ``library`` when given, e.g. shared with the HTTP API); ``read_only`` turns uploads off. Questions are
+    answered by ``live`` when given (e.g. followed by ``follow_index``), else by the library's Assistant."""
     import gradio as gr
 
     from qa.web_documents import documents_panel, feedback_events
 
     library = None if read_only else library or _library(assistant, source_dir, limits)
     feedback = FeedbackLog(assistant.index.path) if assistant.index.path else None
+    live = live or library or LiveAssistant(assistant)
 
     def chat(message: str, history: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-        # Read the live assistant once: an upload may swap it while this answer is being written.
-        yield from answer_messages(library.assistant if library else assistant, message,
-                                   feedback.remember if feedback else None)
+        # Read the live assistant once: an upload or a new generation may swap it while this answer is written.
+        # Gradio keeps the history per browser session; clearing the chat starts a new conversation.
+        yield from answer_messages(live.assistant, message, history, feedback.remember if feedback else None)
 
     # Uploads are copied into the document folder at once; Gradio's cached copies can go after an hour.
     with gr.Blocks(title="Ask your documents", fill_height=True, delete_cache=(3600, 3600)) as demo:
@@ -202,6 +231,14 @@ def _library(assistant: Assistant, source_dir: str | Path | None, limits: Upload
         log.info("uploads are off: the index has no folder or no document folder")
         return None
     return DocumentLibrary(assistant, source, assistant.index.path, limits)
+
+
+def follow_index(live: LiveAssistant) -> IndexFollower | None:
+    """Poll the index folder every ``reload_interval`` seconds (its settings) and swap in new generations."""
+    index = live.assistant.index
+    if index.path is None or index.settings.reload_interval <= 0:
+        return None
+    return IndexFollower(live, index.path, index.settings, index.settings.reload_interval).start()
 
 
 def warm_up(index: Index) -> None:

@@ -15,6 +15,10 @@ SEED_TITLE = "China calls for dialogue on Kosovo issue"
 SEED_DATE = "2017-08-17"
 SEED_QUESTION = "What is China's position on Kosovo?"
 OFF_TOPIC_QUESTION = "Who won the 2018 World Cup?"
+# The issue's follow-ups on the seed article, and what answers the first: either sentence saying what China urged.
+URGE_QUESTION = "What did it urge Belgrade and Pristina to do?"
+URGED = ("China urges the two sides to implement agreements", "called on Belgrade and Pristina to engage in dialogue")
+WHO_QUESTION = "Who said so?"
 
 PENGUINS = (
     "Emperor penguins breed during the Antarctic winter on stable sea ice far from the open water. "

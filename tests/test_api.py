@@ -6,10 +6,21 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers import (
+    LIGHTHOUSE,
+    OFF_TOPIC_QUESTION,
+    PENGUINS,
+    SEED_DATE,
+    SEED_ID,
+    SEED_QUESTION,
+    SEED_TITLE,
+    URGE_QUESTION,
+    URGED,
+    copy_seeds,
+)
+from live_server import serving
 
 import qa
-from helpers import LIGHTHOUSE, OFF_TOPIC_QUESTION, PENGUINS, SEED_DATE, SEED_ID, SEED_QUESTION, SEED_TITLE, copy_seeds
-from live_server import serving
 
 pytestmark = pytest.mark.slow
 
@@ -97,12 +108,17 @@ def test_body_that_is_not_json_gets_400(http):
     assert_error(response, 400, "bad_request", "JSON")
 
 
-def test_history_is_refused_until_the_assistant_takes_it(http):
-    history = [{"role": "user", "content": "Tell me about Kosovo."}, {"role": "assistant", "content": "Sure."}]
+def test_a_follow_up_is_read_in_the_conversation_it_is_sent_with(http):
+    first = http.post("/api/ask", json={"question": SEED_QUESTION}).json()
+    history = [{"role": "user", "content": SEED_QUESTION}, {"role": "assistant", "content": first["answer"]}]
 
-    response = http.post("/api/ask", json={"question": SEED_QUESTION, "history": history})
+    alone = http.post("/api/ask", json={"question": URGE_QUESTION}).json()
+    response = http.post("/api/ask", json={"question": URGE_QUESTION, "history": history})
 
-    assert_error(response, 400, "bad_request", "history is not supported yet")
+    body = response.json()
+    assert response.status_code == 200 and alone["interpretation"] is None
+    assert not body["abstained"] and body["interpretation"]["turns_used"] == 1
+    assert any(sentence in body["answer"] for sentence in URGED)
 
 
 def test_empty_history_is_accepted(http):

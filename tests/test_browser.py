@@ -8,7 +8,8 @@ import shutil
 import pytest
 
 import qa
-from helpers import PENGUINS, SEED_DATE, SEED_FILE, SEED_QUESTION, SEED_TITLE, copy_seeds, free_port
+from helpers import (PENGUINS, SEED_DATE, SEED_FILE, SEED_QUESTION, SEED_TITLE, URGE_QUESTION, URGED, WHO_QUESTION,
+                     copy_seeds, free_port)
 
 # Only the system browser: `playwright install` would download one, which this project never does.
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
@@ -99,6 +100,12 @@ def last_bot_message(page):
     return page.locator("#chat .bot").last
 
 
+def answers_shown(page) -> list[str]:
+    """The texts of the answer messages in the chat (not the sources under them), oldest first."""
+    texts = page.locator("#chat .bot").all_inner_texts()
+    return list(dict.fromkeys(t.strip() for t in texts if t.strip().startswith(("\u201c", "The documents"))))
+
+
 def upload(page, *files) -> None:
     page.locator("#upload input[type=file]").set_input_files(list(files))
 
@@ -116,6 +123,29 @@ def test_seed_question_shows_the_answer_and_its_sources(page, seed_answer, tmp_p
     expect(chat.locator("mark").first).to_be_visible()  # the quoted sentences are highlighted in the excerpt
     page.screenshot(path=tmp_path / "seed-answer.png", full_page=True)
     assert (tmp_path / "seed-answer.png").stat().st_size > 10_000
+
+
+def test_a_three_turn_conversation_then_a_new_one(page, tmp_path):
+    from playwright.sync_api import expect
+
+    chat = page.locator("#chat")
+    sources = chat.get_by_text("Sources", exact=True)
+    ask(page, SEED_QUESTION)
+    expect(sources).to_have_count(1, timeout=WAIT_MS)
+    ask(page, URGE_QUESTION)
+    expect(sources).to_have_count(2, timeout=WAIT_MS)
+    assert any(sentence in answers_shown(page)[-1] for sentence in URGED)
+    ask(page, WHO_QUESTION)
+    expect(sources).to_have_count(3, timeout=WAIT_MS)
+    assert "said Wu" in answers_shown(page)[-1]
+    expect(last_bot_message(page)).to_contain_text(SEED_TITLE)  # the sources of this answer, under it
+    page.screenshot(path=tmp_path / "conversation.png", full_page=True)
+
+    page.get_by_role("button", name="Clear").click()  # Gradio's clear: a new conversation
+    expect(sources).to_have_count(0, timeout=WAIT_MS)
+    ask(page, WHO_QUESTION)
+    expect(last_bot_message(page)).to_contain_text("documents don't answer", timeout=WAIT_MS)
+    assert len(answers_shown(page)) == 1
 
 
 def test_uploaded_document_is_answered_right_after(page, tmp_path):

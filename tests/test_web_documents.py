@@ -82,7 +82,7 @@ def test_a_vote_finds_the_question_and_the_answer_of_its_turn():
 
 def test_a_vote_is_recorded_with_the_quotes_and_their_offsets(assistant, tmp_path):
     log = FeedbackLog(tmp_path)
-    *_, (answer_message, sources) = answer_messages(assistant, SEED_QUESTION, log.remember)
+    *_, (answer_message, sources) = answer_messages(assistant, SEED_QUESTION, on_answer=log.remember)
     history = [{"role": "user", "content": SEED_QUESTION}, answer_message, sources]
 
     log.vote(history, 2, False)
@@ -161,7 +161,7 @@ def test_documents_endpoint_lists_then_removes_and_the_chat_stops_answering(app,
     assert "rivers\\.txt" in after_upload
     assert "- **penguins\\.txt**: moved to \\.trash/penguins\\.txt" in status
     assert "penguins" not in after_removal and (docs / ".trash" / "penguins.txt").is_file()
-    assert answer == "The documents don&#x27;t answer this question."
+    assert answer == "The documents don't answer this question."
 
 
 def like(url: str, history: list, index: int, liked: bool) -> None:

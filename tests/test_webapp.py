@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 import qa
-from helpers import SEED_DATE, SEED_QUESTION, SEED_TITLE, free_port
-from qa.webapp import answer_messages, create_demo
+from helpers import SEED_DATE, SEED_QUESTION, SEED_TITLE, URGE_QUESTION, URGED, free_port
+from qa.webapp import answer_messages, chat_history, create_demo
 
 BAD_QUESTIONS = {"empty": "", "whitespace": "  \n\t  ", "too-long": ("What about Kosovo? " * 6000)[:100_000]}
 
@@ -56,6 +56,28 @@ def test_document_markup_is_escaped_in_sources():
 
     assert "<script>" not in sources["content"] and "<b>" not in sources["content"]
     assert "&lt;script&gt;" in sources["content"]
+
+
+
+
+def test_chat_history_keeps_questions_and_answers_not_sources(seed_answer):
+    history = [{"role": "user", "content": [{"type": "text", "text": SEED_QUESTION}]},
+               {"role": "assistant", "content": [{"type": "text", "text": seed_answer.text}]},
+               {"role": "assistant", "content": "**Sources**\n\n> an excerpt"},
+               {"role": "user", "content": [{"type": "file", "file": {"path": "x.png"}}]}]
+
+    assert chat_history(history) == [{"role": "user", "content": SEED_QUESTION},
+                                     {"role": "assistant", "content": seed_answer.text}]
+
+
+def test_a_follow_up_in_the_chat_is_answered_from_its_history(assistant):
+    first = list(answer_messages(assistant, SEED_QUESTION))[-1]
+    history = [{"role": "user", "content": SEED_QUESTION}, *first]
+
+    answer, sources = list(answer_messages(assistant, URGE_QUESTION, history))[-1]
+
+    assert any(sentence in answer["content"] for sentence in URGED)
+    assert sources["content"].startswith("**Sources**")
 
 
 @pytest.fixture(scope="module")

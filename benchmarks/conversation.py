@@ -1,0 +1,101 @@
+"""Follow-up questions on doc2dial-dev: each question alone, the naive prepend, and the default, in one run.
+
+    python benchmarks/conversation.py [--data ../shared/eval/doc2dial-dev] [--cache DIR] [--limit N]
+
+All documents of the file are indexed together once (kept in ``--cache`` for later runs). Every dialogue is
+replayed in turn order three ways: ``off`` (each question alone, as before conversations), ``naive`` (the
+user's previous 3 questions prepended) and ``on`` (the default: ``qa.context``), with the assistant's own
+earlier answers as the history (the file's README gives the protocol). First turns and follow-ups are
+reported apart, for all dialogues and for the tuning / held-out halves (``qa.conversation_eval.tuning_half``).
+
+Abstention check: after the first turn of each dialogue the assistant answered, a SQuAD dev question (about
+something else; a fixed random sample) is asked as the follow-up; the share refused is reported, next to the
+share refused when the same questions are asked alone.
+
+Prints the tables and writes benchmarks/results/conversation.json.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from common import DEFAULT_SQUAD, RESULTS, write_report  # noqa: E402
+
+from qa import Settings  # noqa: E402
+from qa.answer import Assistant  # noqa: E402
+from qa.context import ask_in_context  # noqa: E402
+from qa.conversation import turns_from_answers  # noqa: E402
+from qa.conversation_eval import format_table, load_conversations, replay, tables, tuning_half  # noqa: E402
+from qa.evaluation import load_squad, prepare_index  # noqa: E402
+from qa.index import Index  # noqa: E402
+
+DEFAULT_DATA = ROOT.parent / "shared" / "eval" / "doc2dial-dev"
+MODES = {"off": "asked alone", "naive": "previous 3 questions prepended", "on": "default (qa.context)"}
+
+
+def off_topic_refusals(index: Index, dialogues: list[list[Any]], squad: Path) -> dict[str, Any]:
+    """Share of unrelated SQuAD questions refused as follow-ups of an answered first turn, and alone."""
+    _, questions = load_squad(squad)
+    sample = [q.text for q in random.Random(0).sample(questions, len(dialogues))]
+    assistant = Assistant(index)
+    firsts = [assistant.ask(d[0].question) for d in dialogues]
+    pairs = [(q, a, tuning_half(d[0].dial_id)) for q, a, d in zip(sample, firsts, dialogues, strict=True)
+             if not a.abstained]
+    refused = [(ask_in_context(assistant, q, turns_from_answers([a])).abstained, tune) for q, a, tune in pairs]
+    alone = [assistant.ask(q).abstained for q, _, _ in pairs]
+
+    def share(flags: list[bool]) -> float:
+        return sum(flags) / max(len(flags), 1)
+
+    return {"questions": len(pairs), "refused_as_follow_up": share([r for r, _ in refused]),
+            "refused_as_follow_up_tuning": share([r for r, t in refused if t]),
+            "refused_as_follow_up_held_out": share([r for r, t in refused if not t]),
+            "refused_alone": share(alone)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--squad", type=Path, default=DEFAULT_SQUAD)
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "qa-bench-doc2dial-index")
+    parser.add_argument("--limit", type=int, help="only the first N dialogues")
+    parser.add_argument("--out", type=Path, default=RESULTS / "conversation.json")
+    args = parser.parse_args()
+    documents, dialogues = load_conversations(args.data)
+    chosen = list(dialogues.values())[:args.limit]
+    index, seconds, how = prepare_index(documents, Settings(), args.cache, show_progress=True)
+    report: dict[str, Any] = {"data": str(args.data), "dialogues": len(chosen), "turns": sum(map(len, chosen)),
+                              "documents": len(documents), "index": how, "index_seconds": seconds, "modes": {}}
+    for mode, label in MODES.items():
+        started = time.perf_counter()
+        results = replay(index, chosen, mode, show_progress=True)
+        report["modes"][mode] = {"label": label, "seconds": time.perf_counter() - started, "tables": tables(results)}
+    report["off_topic"] = off_topic_refusals(index, chosen, args.squad)
+    print_tables(report)
+    write_report(report, args.out)
+
+
+def print_tables(report: dict[str, Any]) -> None:
+    print(f"\ndoc2dial-dev: {report['dialogues']} dialogues, {report['turns']} turns, {report['documents']} documents")
+    for part in ("all", "tuning", "held-out"):
+        print(f"\n{part}:\n")
+        rows = {f"{kind}, {report['modes'][mode]['label']}": report["modes"][mode]["tables"][part][kind]
+                for kind in ("first turns", "follow-ups") for mode in MODES
+                if kind == "follow-ups" or mode == "off"}
+        print(format_table(rows))
+    off = report["off_topic"]
+    print(f"\nunrelated SQuAD questions as follow-ups ({off['questions']}): refused {off['refused_as_follow_up']:.3f} "
+          f"(tuning {off['refused_as_follow_up_tuning']:.3f}, held-out {off['refused_as_follow_up_held_out']:.3f}); "
+          f"asked alone: refused {off['refused_alone']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
