@@ -50,7 +50,7 @@ from qa.answer import Assistant  # noqa: E402
 from qa.evaluation import load_squad  # noqa: E402
 from qa.dense import build_dense  # noqa: E402
 from qa.index import Index  # noqa: E402
-from qa.ranking import CANDIDATES, Candidates, fuse, top_rows  # noqa: E402
+from qa.ranking import CANDIDATES, Candidates, bm25_with_title, fuse, top_rows  # noqa: E402
 from qa.retrieval import top_fused  # noqa: E402
 
 STAGES = ("embed query", "dense search", "bm25", "fusion", "answer")
@@ -108,7 +108,7 @@ def staged(index: Index, assistant: Assistant, question: str) -> dict[str, tuple
     n = min(max(CANDIDATES, k), len(index.chunks))
     dense_idx = index._dense_ranking(qvec, n)
     lap("dense search")
-    bm25_scores = index.bm25.scores(question)
+    bm25_scores = bm25_with_title(index, question)
     bm25_idx = top_rows(bm25_scores, n)
     lap("bm25")
     cosines = index.chunk_similarities(sorted({*dense_idx.tolist(), *bm25_idx.tolist()}), qvec)
