@@ -49,7 +49,9 @@ from qa import Settings, build_index, load_index  # noqa: E402
 from qa.answer import Assistant  # noqa: E402
 from qa.evaluation import load_squad  # noqa: E402
 from qa.dense import build_dense  # noqa: E402
-from qa.index import CANDIDATES, Index, _top  # noqa: E402
+from qa.index import Index  # noqa: E402
+from qa.ranking import CANDIDATES, Candidates, bm25_with_title, fuse, top_rows  # noqa: E402
+from qa.retrieval import top_fused  # noqa: E402
 
 STAGES = ("embed query", "dense search", "bm25", "fusion", "answer")
 
@@ -106,11 +108,11 @@ def staged(index: Index, assistant: Assistant, question: str) -> dict[str, tuple
     n = min(max(CANDIDATES, k), len(index.chunks))
     dense_idx = index._dense_ranking(qvec, n)
     lap("dense search")
-    bm25_scores = index.bm25.scores(question)
-    bm25_idx = _top(bm25_scores, n)
+    bm25_scores = bm25_with_title(index, question)
+    bm25_idx = top_rows(bm25_scores, n)
     lap("bm25")
     cosines = index.chunk_similarities(sorted({*dense_idx.tolist(), *bm25_idx.tolist()}), qvec)
-    fused = index._fuse(dense_idx, bm25_idx, cosines, bm25_scores, k)
+    fused = top_fused(fuse(Candidates(dense_idx, bm25_idx, bm25_scores, cosines), index.settings), k)
     hits = [index._hit(i, score, rank, cosines[i], float(bm25_scores[i]))
             for rank, (i, score) in enumerate(fused, start=1)]
     lap("fusion")

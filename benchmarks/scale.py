@@ -238,7 +238,7 @@ def child_serve(folder: Path) -> dict[str, Any]:
 
     from qa.bm25 import BM25Index
     from qa.dense import rank_chunks
-    from qa.index import _top
+    from qa.ranking import top_rows as _top
     from qa.settings import Settings
 
     import bm25s  # noqa: F401 - imported before the clock starts, as faiss is

@@ -58,6 +58,15 @@ class BM25Index:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._retriever.get_scores(tokens), dtype=np.float32)
 
+    def weighted_scores(self, weights: dict[str, float]) -> np.ndarray:
+        """Sum over (already tokenised) terms of weight x the term's BM25 score of every chunk; unknown terms add 0."""
+        vocab = self._retriever.vocab_dict
+        total = np.zeros(self.size, dtype=np.float32)
+        for term, weight in weights.items():
+            if vocab.get(term) is not None and weight:
+                total += weight * np.asarray(self._retriever.get_scores_from_ids([vocab[term]]), dtype=np.float32)
+        return total
+
     def document_frequencies(self, tokens: list[str]) -> dict[str, int]:
         """How many chunks contain each (already tokenised) term; 0 for terms never seen."""
         vocab = self._retriever.vocab_dict

@@ -303,14 +303,17 @@ def serve(source: Path | None, host: str, port: int | None, auth: tuple[str, ...
               help="Rank by both retrievers fused, or by one alone. [env QA_RETRIEVAL; default hybrid]")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N questions (the corpus stays whole); "
                                                            "for conversations, the first N dialogues.")
+@click.option("--split", default="test", show_default=True,
+              help="BEIR folders: the relevance judgements to use, qrels/SPLIT.tsv (choose settings on dev, "
+                   "report test).")
 @click.option("--history", type=click.Choice(["on", "off", "naive"]),
               help="Conversations only: follow-ups read in context (on, the default), each question alone (off), or "
                    "the previous 3 questions prepended (naive).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @settings_options
 @_handle_errors
-def eval_command(dataset: Path, retrieval: str | None, limit: int | None, history: str | None, as_json: bool,
-                 index_dir: Path | None, **opts: Any) -> None:
+def eval_command(dataset: Path, retrieval: str | None, limit: int | None, split: str, history: str | None,
+                 as_json: bool, index_dir: Path | None, **opts: Any) -> None:
     """Measure retrieval and answers on DATASET: a BEIR folder, a SQuAD v1.1 JSON file, or a conversation folder
     (docs.jsonl and turns.jsonl, doc2dial's form).
 
@@ -326,13 +329,15 @@ def eval_command(dataset: Path, retrieval: str | None, limit: int | None, histor
 
     settings = make_settings(retrieval=retrieval, index_dir=index_dir, **opts)
     if is_conversation_folder(dataset):
+        if split != "test":
+            raise click.UsageError("--split applies to a BEIR folder (qrels/SPLIT.tsv)")
         conv = evaluate_conversations(dataset, settings, limit, index_dir, history or "on", show_progress=True)
         click.echo(json.dumps(conv.to_dict(), ensure_ascii=False, indent=1) if as_json
                    else format_conversation_report(conv))
         return
     if history is not None:
         raise click.UsageError("--history applies to a conversation folder (docs.jsonl and turns.jsonl)")
-    report = evaluate(dataset, settings, limit, index_dir, show_progress=True)
+    report = evaluate(dataset, settings, limit, index_dir, show_progress=True, split=split)
     click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1) if as_json else format_report(report))
 
 

@@ -165,7 +165,7 @@ def _retrieve(assistant: Assistant, question: str, qvec: np.ndarray, history: np
               last: tuple[tuple[str, int, int], ...], w: ContextWeights) -> list[Hit]:
     """The ``k`` best passages: the question's own fused score, plus ``w.context`` times the earlier questions'
     fused score, plus bonuses for the document quoted last and the passages around its last quotes."""
-    from qa.index import CANDIDATES, _top
+    from qa.ranking import CANDIDATES, rankings, top_rows
 
     index, k = assistant.index, assistant.k
     if not index.chunks:
@@ -176,10 +176,10 @@ def _retrieve(assistant: Assistant, question: str, qvec: np.ndarray, history: np
     rows = _near_rows(index, last, w.near_chars)
     # One dense search, for both vectors at once (a search costs as much as the rest of a question); the
     # candidates are then scored exactly against each.
-    rankings = [*index._rankings(_normalised(qvec + w.context * history), own_bm25, n)]
+    found = [*rankings(index, _normalised(qvec + w.context * history), own_bm25, n)]
     if index.settings.retrieval != "dense":
-        rankings.append(_top(earlier_bm25, n))
-    for ranking in rankings:
+        found.append(top_rows(earlier_bm25, n))
+    for ranking in found:
         rows.update(ranking.tolist())
     own_cos, earlier_cos = _chunk_similarities(index, sorted(rows), qvec, history)
     own = score_fusion(own_cos, own_bm25, index.settings.dense_weight)

@@ -1,13 +1,15 @@
 """Evaluation: the library's own retrieval and answers measured on a BEIR folder or a SQuAD v1.1 file.
 
 Documents are ranked whole: a document's rank is that of its best chunk among the top ``DEPTH`` chunks.
-Ranking metrics come from ranx; a query with nothing retrieved counts as 0, never as missing.
+Ranking metrics come from ranx; a query with nothing retrieved counts as 0, never as missing. nDCG uses
+the graded relevance of the qrels as gains (2 counts twice 1), as trec_eval and BEIR do.
 """
 from __future__ import annotations
 
 import csv
 import json
 import logging
+import re
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -32,6 +34,8 @@ RANKING_METRICS = ("ndcg@10", "recall@1", "recall@5", "recall@20", "recall@100",
 UNREPORTED_SETTINGS = ("index_dir", "source_dir", "batch_size", "max_question_chars")  # no effect on the figures
 FORMATS = ('a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv) or a SQuAD v1.1 .json file '
            '(an object with "data")')
+SPLIT_NAME = re.compile(r"[A-Za-z0-9_-]+")
+DEFAULT_SPLIT = "test"  # the qrels file of a BEIR folder that is evaluated unless told otherwise
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class EvalReport:
 
     dataset: str
     kind: str  # "beir" or "squad"
+    split: str | None  # the qrels file of a BEIR folder ("test", "dev", ...); None for SQuAD
     questions: int
     documents: int
     retrieval: dict[str, float]
@@ -78,8 +83,12 @@ class EvalReport:
 
 
 def evaluate(path: str | Path, settings: Settings | None = None, limit: int | None = None,
-             index_dir: str | Path | None = None, show_progress: bool = False) -> EvalReport:
+             index_dir: str | Path | None = None, show_progress: bool = False,
+             split: str = DEFAULT_SPLIT) -> EvalReport:
     """Index the dataset's corpus, then retrieve and answer its first ``limit`` questions (all if None).
+
+    ``split`` names the qrels file of a BEIR folder (``qrels/{split}.tsv``: choose settings on "dev",
+    report "test"); a SQuAD file has one split and refuses any other name.
 
     With ``index_dir``, an index there built from the same documents and settings is reused; otherwise
     the index is built and saved there. Without it, the index lives in memory only.
@@ -88,7 +97,10 @@ def evaluate(path: str | Path, settings: Settings | None = None, limit: int | No
     if limit is not None and limit < 1:
         raise ConfigError(f"limit must be at least 1, got {limit}")
     kind = detect(path)
-    documents, questions = load_beir(path) if kind == "beir" else load_squad(path)
+    if kind == "squad" and split != DEFAULT_SPLIT:
+        raise ConfigError(f"split {split!r} is for BEIR folders (qrels/{split}.tsv); a SQuAD file has one split: "
+                          "leave --split out")
+    documents, questions = load_beir(path, split) if kind == "beir" else load_squad(path)
     questions = questions[:limit] if limit is not None else questions
     if not questions:
         raise DocumentError(f"{str(path)!r} has no questions to evaluate (none with relevant documents)")
@@ -96,7 +108,8 @@ def evaluate(path: str | Path, settings: Settings | None = None, limit: int | No
     results, rankings = run_questions(index, questions, show_progress)
     latencies = np.array([r.latency_ms for r in results])
     return EvalReport(
-        dataset=str(path), kind=kind, questions=len(questions), documents=len(documents),
+        dataset=str(path), kind=kind, split=split if kind == "beir" else None, questions=len(questions),
+        documents=len(documents),
         retrieval=ranking_metrics({q.id: q.relevant for q in questions}, rankings),
         answers=answer_metrics(results) if kind == "squad" else None,
         latency_ms={"p50": float(np.percentile(latencies, 50)), "p95": float(np.percentile(latencies, 95)),
@@ -124,13 +137,21 @@ def detect(path: str | Path) -> str:
     raise DocumentError(f"cannot evaluate on {str(path)!r}: expected {FORMATS}")
 
 
-def load_beir(folder: str | Path) -> tuple[list[Document], list[EvalQuestion]]:
-    """Corpus documents, and the queries that have relevant documents in ``qrels/test.tsv``, in file order."""
+def load_beir(folder: str | Path, split: str = DEFAULT_SPLIT) -> tuple[list[Document], list[EvalQuestion]]:
+    """Corpus documents, and the queries that have relevant documents in ``qrels/{split}.tsv``, in file order."""
+    if not SPLIT_NAME.fullmatch(split):
+        raise ConfigError(f"split must be a qrels file name such as dev or test (letters, digits, - and _), "
+                          f"got {split!r}")
     folder = Path(folder)
+    qrels_path = folder / "qrels" / f"{split}.tsv"
+    if not qrels_path.is_file() and (folder / "corpus.jsonl").is_file():
+        have = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
+        raise DocumentError(f"BEIR folder {str(folder)!r} has no qrels/{split}.tsv (its splits: "
+                            f"{', '.join(have) or 'none'}): pick one of those, or add the file")
     documents = [Document(id=str(row["_id"]), text=str(row.get("text") or ""), title=str(row.get("title") or ""))
                  for row in _read_jsonl(folder / "corpus.jsonl")]
     texts = {str(row["_id"]): str(row.get("text") or "") for row in _read_jsonl(folder / "queries.jsonl")}
-    qrels = _read_qrels(folder / "qrels" / "test.tsv")
+    qrels = _read_qrels(qrels_path)
     missing = sorted(set(qrels) - set(texts))
     if missing:
         log.warning("%d queries in qrels are not in queries.jsonl (e.g. %r): left out", len(missing), missing[0])
@@ -180,7 +201,7 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
     """query id -> {document id: relevance}, keeping relevance > 0 only (0 means judged not relevant)."""
     if not path.is_file():
-        raise DocumentError(f"BEIR folder {str(path.parent.parent)!r} has no qrels/test.tsv: expected {FORMATS}")
+        raise DocumentError(f"BEIR folder {str(path.parent.parent)!r} has no qrels/{path.name}: expected {FORMATS}")
     qrels: dict[str, dict[str, int]] = {}
     with open(path, encoding="utf-8", newline="") as fh:
         for number, row in enumerate(csv.reader(fh, delimiter="\t"), start=1):
@@ -311,7 +332,8 @@ def _fold(text: str) -> str:
 def format_report(report: EvalReport) -> str:
     """The report as a small plain-text table."""
     names = {"ndcg": "nDCG", "recall": "Recall", "mrr": "MRR"}
-    lines = [f"{report.dataset} ({report.kind}): {report.questions} questions, {report.documents} documents",
+    split = f", qrels/{report.split}.tsv" if report.split else ""
+    lines = [f"{report.dataset} ({report.kind}{split}): {report.questions} questions, {report.documents} documents",
              "settings: " + ", ".join(f"{name}={value}" for name, value in report.settings.items()), "",
              f"{'metric':<24}{'value':>8}"]
     for key, value in {**report.retrieval, **(report.answers or {})}.items():

@@ -15,13 +15,13 @@ from qa.dense import VectorFile, build_dense, rank_chunks, read_ranges
 from qa.documents import SURROGATE, Document, file_hash, list_files, locate
 from qa.embedding import Embedder
 from qa.errors import IndexCorruptError, IndexMismatchError, QAError, QuestionError
-from qa.retrieval import Hit, rrf, score_fusion, top_fused
+from qa.ranking import rank
+from qa.retrieval import Hit
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2  # 2: dense vectors are per sentence
-CANDIDATES = 100  # per retriever, before fusion; evaluation ranks 100 deep, so answers see the same pool
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class Index:
 
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         """The ``k`` best passages for ``query``: dense and BM25 candidates fused (``settings.fusion``: score
-        fusion by default, or reciprocal rank fusion)."""
+        fusion by default, or reciprocal rank fusion), with the refinements of ``qa.ranking``."""
         return self.retrieve(query, k)[0]
 
     def retrieve(self, query: str, k: int | None = None,
@@ -101,30 +101,10 @@ class Index:
             qvec = self.embedder.encode_query(query) if query.strip() else np.zeros(self.vectors.shape[1], np.float32)
         if not query.strip() or not self.chunks:
             return [], qvec
-        n = min(max(CANDIDATES, k), len(self.chunks))
-        bm25_scores = self.bm25.scores(query)
-        dense_idx, bm25_idx = self._rankings(qvec, bm25_scores, n)
-        cosines = self.chunk_similarities(sorted({*dense_idx.tolist(), *bm25_idx.tolist()}), qvec)
-        fused = self._fuse(dense_idx, bm25_idx, cosines, bm25_scores, k)
-        return [self._hit(i, score, rank, cosines[i], float(bm25_scores[i]))
-                for rank, (i, score) in enumerate(fused, start=1)], qvec
-
-    def _fuse(self, dense_idx: np.ndarray, bm25_idx: np.ndarray, cosines: dict[int, float],
-              bm25_scores: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The ``k`` best chunks with their ranking score, by the configured mode and fusion."""
-        if self.settings.retrieval == "dense":
-            return [(i, cosines[i]) for i in dense_idx[:k].tolist()]
-        if self.settings.retrieval == "bm25":
-            return [(i, float(bm25_scores[i])) for i in bm25_idx[:k].tolist()]
-        if self.settings.fusion == "rrf":
-            return top_fused(rrf([dense_idx, bm25_idx], self.settings.rrf_k), k)
-        return top_fused(score_fusion(cosines, bm25_scores, self.settings.dense_weight), k)
-
-    def _rankings(self, qvec: np.ndarray, bm25_scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        mode = self.settings.retrieval
-        dense_idx = self._dense_ranking(qvec, n) if mode != "bm25" else np.zeros(0, np.int64)
-        bm25_idx = _top(bm25_scores, n) if mode != "dense" else np.zeros(0, np.int64)
-        return dense_idx, bm25_idx
+        ranked, first = rank(self, query, qvec, k)
+        cosines = self.chunk_similarities([i for i, _ in ranked], qvec)  # the plain best-sentence cosine
+        return [self._hit(i, score, position, cosines[i], float(first.bm25_scores[i]))
+                for position, (i, score) in enumerate(ranked, start=1)], qvec
 
     def _dense_ranking(self, qvec: np.ndarray, n: int) -> np.ndarray:
         """Chunks ordered by their best sentence's similarity (see ``qa.dense.rank_chunks``)."""
@@ -143,10 +123,11 @@ class Index:
     def chunk(self, chunk_id: str) -> Chunk:
         return self.chunks[self._chunk_row[chunk_id]]
 
-    def chunk_similarities(self, rows: list[int], qvec: np.ndarray) -> dict[int, float]:
-        """Each chunk's (by row) dense score: its best sentence's cosine with ``qvec``."""
-        blocks = self.chunk_vectors(rows)
-        return {i: float((block @ qvec).max()) if len(block) else 0.0 for i, block in zip(rows, blocks, strict=True)}
+    def chunk_similarities(self, rows: list[int], qvec: np.ndarray, mean_weight: float = 0.0) -> dict[int, float]:
+        """Each chunk's (by row) dense score: its best sentence's cosine with ``qvec`` (plus ``mean_weight``
+        times the mean cosine of its sentences)."""
+        sims = [block @ qvec for block in self.chunk_vectors(rows)]
+        return {i: float(s.max() + mean_weight * s.mean()) if len(s) else 0.0 for i, s in zip(rows, sims, strict=True)}
 
     def _hit(self, i: int, score: float, rank: int, cosine: float, bm25: float) -> Hit:
         chunk = self.chunks[i]
@@ -212,13 +193,6 @@ def _hash_or_none(path: Path) -> str | None:
     except FileNotFoundError:
         log.warning("%s disappeared while the index was being checked: counted as removed", path)
         return None
-
-
-def _top(scores: np.ndarray, n: int) -> np.ndarray:
-    n = min(n, len(scores))
-    idx = np.argpartition(-scores, n - 1)[:n]
-    idx = idx[np.argsort(-scores[idx], kind="stable")]
-    return idx[scores[idx] > 0]
 
 
 def check_manifest(manifest: Any, settings: Settings, index_dir: Path) -> None:

@@ -35,6 +35,16 @@ class Settings:
     dense_weight: float = 2.0  # chosen on even-numbered SQuAD dev articles (benchmarks/quality.py)
     rrf_k: int = 60  # reciprocal rank fusion constant, when fusion == "rrf"
     retrieval: str = "hybrid"  # "hybrid", "dense" or "bm25" (the single ones are for comparison)
+    # Ranking refinements (qa/ranking.py; each off at 0), measured by benchmarks/quality_multi.py; the two on
+    # by default helped NFCorpus dev and were neutral on SQuAD's tuning articles (README, "Quality"):
+    prf_chunks: int = 0  # pseudo-relevance feedback: first-pass chunks that expand the query
+    prf_terms: int = 10  # RM3: expansion terms taken from the feedback chunks
+    rm3_weight: float = 0.0  # RM3: share of the BM25 query given to the expansion terms
+    rocchio_weight: float = 0.0  # Rocchio: weight of the feedback chunks' mean vector added to the query vector
+    title_weight: float = 0.5  # BM25 over document titles alone, added to the BM25 score with this weight
+    sentence_mean_weight: float = 0.0  # a chunk's dense score: best sentence cosine + this x mean cosine
+    doc_weight: float = 0.0  # a chunk gains this x the best score of another chunk of its document
+    agreement_weight: float = 2.0  # dense weight + this x (0.5 - top-10 overlap of the two retrievers)
     max_question_chars: int = 2000
     index_dir: Path = Path("index")
     source_dir: Path = Path("seeds")
@@ -85,6 +95,14 @@ class Settings:
             raise ConfigError(f"upload_max_files must be at least 1, got {self.upload_max_files}")
         if self.faiss_index not in FAISS_INDEXES:
             raise ConfigError(f"faiss_index must be one of {', '.join(FAISS_INDEXES)}, got {self.faiss_index!r}")
+        for name in ("prf_chunks", "rm3_weight", "rocchio_weight", "title_weight", "sentence_mean_weight",
+                     "doc_weight", "dense_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
+        if self.prf_terms < 1:
+            raise ConfigError(f"prf_terms must be at least 1, got {self.prf_terms}")
+        if self.rm3_weight > 1:
+            raise ConfigError(f"rm3_weight is a share of the query (0 to 1), got {self.rm3_weight}")
         for name in ("faiss_flat_max", "faiss_sq8_max", "faiss_nlist"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")

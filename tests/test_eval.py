@@ -115,6 +115,15 @@ def test_ranking_metrics_of_a_relevant_document_at_rank_two():
     assert scores["recall@5"] == scores["recall@100"] == 1.0
 
 
+def test_ndcg_uses_graded_relevance_as_gains():
+    qrels = {"q": {"high": 2, "some": 1}}
+    ideal = 2 + 1 / math.log2(3)
+
+    assert ranking_metrics(qrels, {"q": ["high", "some"]})["ndcg@10"] == pytest.approx(1.0)
+    assert ranking_metrics(qrels, {"q": ["some", "high"]})["ndcg@10"] == pytest.approx((1 + 2 / math.log2(3)) / ideal)
+    assert ranking_metrics(qrels, {"q": ["x", "high"]})["ndcg@10"] == pytest.approx(2 / math.log2(3) / ideal)
+
+
 def test_ranking_metrics_count_a_query_with_nothing_retrieved_as_zero():
     scores = ranking_metrics({"q1": {"d1": 1}, "q2": {"d2": 1}}, {"q1": ["d1"], "q2": []})
 
@@ -165,6 +174,30 @@ def test_load_beir_keeps_judged_queries_and_positive_qrels(tmp_path):
         ("q1", {"penguins": 1}), ("q2", {"iceland": 1, "etna": 1}), ("q3", {"bread": 1})]
 
 
+def test_load_beir_reads_the_split_it_is_given(tmp_path):
+    folder = write_beir(tmp_path / "beir")
+    (folder / "qrels" / "dev.tsv").write_text("query-id\tcorpus-id\tscore\r\nq2\tetna\t2\r\n", encoding="utf-8")
+
+    _, questions = load_beir(folder, "dev")
+
+    assert [(q.id, q.relevant) for q in questions] == [("q2", {"etna": 2})]
+
+
+def test_a_missing_split_is_refused_naming_the_splits_there(tmp_path):
+    with pytest.raises(DocumentError, match=r"has no qrels/dev.tsv \(its splits: test\)"):
+        load_beir(write_beir(tmp_path / "beir"), "dev")
+
+
+def test_a_split_that_is_not_a_file_name_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"split must be a qrels file name .* got '../test'"):
+        load_beir(write_beir(tmp_path / "beir"), "../test")
+
+
+def test_a_split_for_a_squad_file_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="split 'dev' is for BEIR folders"):
+        evaluate(write_squad(tmp_path / "squad.json"), split="dev")
+
+
 def test_load_squad_makes_a_document_per_paragraph(tmp_path):
     documents, questions = load_squad(write_squad(tmp_path / "squad.json"))
 
@@ -213,7 +246,7 @@ def test_a_bad_limit_is_refused(tmp_path):
 # Evaluation with the real model
 
 def test_beir_evaluates_only_queries_in_qrels(beir_report):
-    assert (beir_report.kind, beir_report.questions, beir_report.documents) == ("beir", 3, 5)
+    assert (beir_report.kind, beir_report.split, beir_report.questions, beir_report.documents) == ("beir", "test", 3, 5)
     assert [r.id for r in beir_report.per_question] == ["q1", "q2", "q3"]
     assert beir_report.answers is None
 
@@ -296,6 +329,19 @@ def test_eval_command_prints_the_report_as_json(tmp_path):
     assert set(report["retrieval"]) == set(RANKING_METRICS)
     assert report["settings"]["retrieval"] == "bm25"
     assert [q["id"] for q in report["per_question"]] == ["q1", "q2"]
+
+
+def test_eval_command_evaluates_the_split_it_is_given(tmp_path):
+    dataset = write_beir(tmp_path / "beir")
+    (dataset / "qrels" / "dev.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tpenguins\t2\nq3\tbread\t1\n",
+                                               encoding="utf-8")
+
+    result = CliRunner().invoke(main, ["eval", str(dataset), "--json", "--split", "dev", "--retrieval", "bm25"])
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["split"], report["questions"]) == ("dev", 2)
+    assert [q["id"] for q in report["per_question"]] == ["q1", "q3"]
 
 
 def test_eval_command_prints_a_table(tmp_path):
