@@ -9,6 +9,7 @@ import click
 
 from qa.cli import _handle_errors as handle_errors
 from qa.cli import make_settings, settings_options
+from qa.errors import ConfigError
 from qa.library import INDEXED, DocumentInfo, DocumentLibrary, human_size
 from qa.uploads import REJECTED
 
@@ -17,8 +18,13 @@ _source_option = click.option(
     help="Document folder. [default: the folder the index was built from, else QA_SOURCE_DIR or seeds]")
 
 
-def _open(source_dir: Path | None, opts: dict[str, Any]) -> DocumentLibrary:
-    return DocumentLibrary.open(make_settings(**opts), source_dir)
+def _open(source_dir: Path | None, opts: dict[str, Any], write: bool = False) -> DocumentLibrary:
+    """The library; for ``write``, refuse a read-only setting, which turns off adding and removing everywhere."""
+    settings = make_settings(**opts)
+    if write and settings.read_only:
+        raise ConfigError("documents cannot be added or removed: QA_READ_ONLY is set (the library is read-only); "
+                          "unset it, or run with QA_READ_ONLY=0, to change the library")
+    return DocumentLibrary.open(settings, source_dir)
 
 
 def _summary(library: DocumentLibrary) -> str:
@@ -62,7 +68,7 @@ def docs_list(source_dir: Path | None, as_json: bool, **opts: Any) -> None:
 @handle_errors
 def docs_add(files: tuple[Path, ...], source_dir: Path | None, **opts: Any) -> None:
     """Copy FILES into the document folder and index them, with the checks and messages of web uploads."""
-    library = _open(source_dir, opts)
+    library = _open(source_dir, opts, write=True)
     results = library.add_files(list(files), progress=_progress)
     for result in results:
         click.echo(f"{result.name}: {result.message}")
@@ -79,7 +85,7 @@ def docs_add(files: tuple[Path, ...], source_dir: Path | None, **opts: Any) -> N
 @handle_errors
 def docs_remove(names: tuple[str, ...], delete: bool, source_dir: Path | None, **opts: Any) -> None:
     """Take NAMES (as `qa docs list` shows them) out of the index; their files go to .trash/ in the folder."""
-    library = _open(source_dir, opts)
+    library = _open(source_dir, opts, write=True)
     results = library.remove(list(names), delete=delete, progress=_progress)
     for result in results:
         click.echo(f"{result.name}: {result.message}")

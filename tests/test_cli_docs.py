@@ -138,3 +138,19 @@ def test_without_an_index_it_says_how_to_build_one(tmp_path):
 
     assert result.exit_code == 1
     assert "no index at" in result.output and "qa index build" in result.output
+
+
+@pytest.mark.parametrize("command", [["add", "PENGUINS"], ["remove", "penguins.txt"]])
+def test_read_only_refuses_adding_and_removing_and_changes_nothing(corpus, tmp_path, command):
+    docs, index = corpus
+    (tmp_path / "PENGUINS").write_text(PENGUINS, encoding="utf-8")
+    args = [str(tmp_path / "PENGUINS") if a == "PENGUINS" else a for a in command]
+    before = sorted(p.relative_to(docs).as_posix() for p in docs.rglob("*"))
+    generation = (index / "CURRENT").read_text()
+
+    result = CliRunner(env={"QA_READ_ONLY": "1"}).invoke(main, ["docs", *args, "--index", str(index)])
+
+    assert result.exit_code == 1
+    assert "QA_READ_ONLY is set" in result.output and "Traceback" not in result.output
+    assert sorted(p.relative_to(docs).as_posix() for p in docs.rglob("*")) == before
+    assert (index / "CURRENT").read_text() == generation
