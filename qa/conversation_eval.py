@@ -11,7 +11,6 @@ the dialogue id's hash: "tuning" for even, "held-out" for odd), so methods can b
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +25,8 @@ from qa.answer import NO_ANSWER, Answer, Assistant
 from qa.context import DEFAULT_WEIGHTS, ContextWeights, ask_in_context
 from qa.conversation import turns_from_answers
 from qa.documents import Document
-from qa.errors import DocumentError, QAError
+from qa.errors import QAError
+from qa.evaluation import read_jsonl_rows
 from qa.index import Index
 
 log = logging.getLogger(__name__)
@@ -101,20 +101,7 @@ def load_conversations(folder: str | Path) -> tuple[list[Document], dict[str, li
 
 
 def _jsonl(path: Path, keys: tuple[str, ...]) -> Iterator[dict[str, Any]]:
-    if not path.is_file():
-        raise DocumentError(f"conversation folder {str(path.parent)!r} has no {path.name}")
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise DocumentError(f"{path}:{number}: not valid JSON ({exc})") from None
-            missing = [k for k in keys if not isinstance(row, dict) or k not in row]
-            if missing:
-                raise DocumentError(f"{path}:{number}: lacks {', '.join(missing)}")
-            yield row
+    return read_jsonl_rows(path, keys, "conversation folder")
 
 
 def tuning_half(dial_id: str) -> bool:

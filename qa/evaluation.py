@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -180,10 +181,10 @@ def load_squad(path: str | Path) -> tuple[list[Document], list[EvalQuestion]]:
     return documents, questions
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def read_jsonl_rows(path: Path, keys: tuple[str, ...], folder_kind: str) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file, each holding ``keys``; DocumentError naming the line otherwise."""
     if not path.is_file():
-        raise DocumentError(f"BEIR folder {str(path.parent)!r} has no {path.name}: expected {FORMATS}")
-    rows = []
+        raise DocumentError(f"{folder_kind} {str(path.parent)!r} has no {path.name}")
     with open(path, encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
             if not line.strip():
@@ -192,10 +193,14 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
                 row = json.loads(line)
             except ValueError as exc:
                 raise DocumentError(f"{path}:{number}: not valid JSON ({exc})") from None
-            if not isinstance(row, dict) or "_id" not in row:
-                raise DocumentError(f"{path}:{number}: expected a JSON object with an \"_id\", got {line[:80]!r}")
-            rows.append(row)
-    return rows
+            missing = [k for k in keys if not isinstance(row, dict) or k not in row]
+            if missing:
+                raise DocumentError(f"{path}:{number}: lacks {', '.join(missing)}, got {line[:80]!r}")
+            yield row
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return list(read_jsonl_rows(path, ("_id",), f"BEIR folder (expected {FORMATS})"))
 
 
 def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
