@@ -71,9 +71,6 @@ class VectorFile:
         self.fd = fd
         weakref.finalize(self, os.close, fd)
 
-    def read_ranges(self, ranges: list[tuple[int, int]]) -> list[np.ndarray]:
-        return read_ranges(self.array, ranges, self.fd)
-
 
 def read_rows(vectors: np.ndarray, rows: np.ndarray, fd: int | None = None) -> np.ndarray:
     """``vectors[rows]`` as a new array, read as ``read_ranges`` does."""

@@ -60,7 +60,6 @@ class Index:
         self.chunks = chunks
         # A loaded index holds its vectors file open: it keeps answering after an update deletes its folder.
         self._vector_file = vectors if isinstance(vectors, VectorFile) else None
-        self._vector_fd = self._vector_file.fd if self._vector_file else None
         self.vectors = self._vector_file.array if self._vector_file else vectors
         counts = np.array([len(c.sentences) for c in chunks], dtype=np.int64)
         self.sentence_ptr = np.concatenate([[0], np.cumsum(counts)])
@@ -72,7 +71,7 @@ class Index:
         self.generation: str | None = None  # the generation folder it was loaded from or saved as (qa.store)
         self.embedder = Embedder(settings.model, settings.batch_size, settings.quantize)
         if dense is None:
-            dense, _ = build_dense(vectors, settings)
+            dense, _ = build_dense(self.vectors, settings)
         self.dense = dense
         if bm25 is None:
             bm25 = BM25Index.build([chunk_input(c, self.documents[c.doc_id], settings)[0] for c in chunks])
@@ -108,17 +107,21 @@ class Index:
 
     def _dense_ranking(self, qvec: np.ndarray, n: int) -> np.ndarray:
         """Chunks ordered by their best sentence's similarity (see ``qa.dense.rank_chunks``)."""
-        return rank_chunks(self.dense, self.vectors, self.sentence_chunk, qvec, n, self.settings, self._vector_fd)
+        return rank_chunks(self.dense, self.vectors, self.sentence_chunk, qvec, n, self.settings, self._vector_fd())
 
     def sentence_similarities(self, chunk_id: str, qvec: np.ndarray) -> np.ndarray:
         """Cosine of ``qvec`` with each sentence of a chunk, in ``chunk.sentences`` order."""
         return self.chunk_vectors([self._chunk_row[chunk_id]])[0] @ qvec
 
+    def _vector_fd(self) -> int | None:
+        """The descriptor of the loaded vectors file (None for an index built in memory)."""
+        return self._vector_file.fd if self._vector_file else None
+
     def chunk_vectors(self, rows: list[int]) -> list[np.ndarray]:
         """The sentence vectors of each chunk (by row), read from this index's own generation: use this, not
         ``self.vectors`` directly, so a search keeps working after an update removed the files' names."""
         ranges = [(self.sentence_ptr[i], self.sentence_ptr[i + 1]) for i in rows]
-        return read_ranges(self.vectors, ranges, self._vector_fd)
+        return read_ranges(self.vectors, ranges, self._vector_fd())
 
     def chunk(self, chunk_id: str) -> Chunk:
         return self.chunks[self._chunk_row[chunk_id]]
