@@ -1,11 +1,14 @@
 """Shared test data and small builders (imported by the test modules; fixtures live in conftest.py)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEEDS_DIR = REPO_ROOT / "seeds"
@@ -53,6 +56,17 @@ def hit_keys(hits: list) -> list[tuple[str, int, int]]:
 
 def gen_folders(index_dir: Path) -> list[str]:
     return sorted(p.name for p in Path(index_dir).glob("gen-*"))
+
+
+@contextlib.contextmanager
+def launched(demo: Any) -> Iterator[str]:
+    """``demo`` (a Gradio Blocks) served in this process on a free loopback port; yields its URL."""
+    port = free_port()
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
 
 
 def free_port() -> int:

@@ -9,7 +9,7 @@ import pytest
 
 import qa
 from helpers import (PENGUINS, SEED_DATE, SEED_FILE, SEED_QUESTION, SEED_TITLE, URGE_QUESTION, URGED, WHO_QUESTION,
-                     copy_seeds, free_port)
+                     copy_seeds, launched)
 
 # Only the system browser: `playwright install` would download one, which this project never does.
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
@@ -48,13 +48,8 @@ def app_url(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("browser-app")
     docs = copy_seeds(root / "docs")
-    demo = create_demo(qa.Assistant(qa.build_index(docs, root / "index")))
-    port = free_port()
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
+    with launched(create_demo(qa.Assistant(qa.build_index(docs, root / "index")))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

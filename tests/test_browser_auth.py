@@ -6,7 +6,7 @@ import pytest
 
 from helpers import PENGUINS, SEED_QUESTION, copy_seeds
 from live_server import serving
-from test_browser import CHROMIUM, CHROMIUM_FLAGS, WAIT_MS, ask, upload
+from test_browser import CHROMIUM, WAIT_MS, ask, browser, upload  # noqa: F401 - browser is a fixture used here
 
 pytestmark = [
     pytest.mark.slow,
@@ -22,18 +22,6 @@ def live(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser-auth")
     with serving(copy_seeds(root / "docs"), root / "index", auth=f"{USER}:{PASSWORD}") as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def test_signed_in_browser_asks_and_uploads(browser, live, seed_answer, tmp_path):

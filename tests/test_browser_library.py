@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import qa
-from helpers import SEED_QUESTION, SEED_TITLE, free_port, make_corpus
+from helpers import SEED_QUESTION, SEED_TITLE, make_corpus, launched
 from qa.feedback import read_feedback
 from test_browser import CHROMIUM, WAIT_MS, ask, browser, upload  # noqa: F401 - browser is a fixture used here
 
@@ -24,13 +24,8 @@ def app(tmp_path):
     from qa.webapp import create_demo
 
     docs = make_corpus(tmp_path / "docs")
-    demo = create_demo(qa.Assistant(qa.build_index(docs, tmp_path / "index")))
-    port = free_port()
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/", docs, tmp_path / "index"
-    finally:
-        demo.close()
+    with launched(create_demo(qa.Assistant(qa.build_index(docs, tmp_path / "index")))) as url:
+        yield url, docs, tmp_path / "index"
 
 
 @pytest.fixture

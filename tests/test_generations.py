@@ -9,7 +9,7 @@ from typing import TypeVar
 import pytest
 
 import qa
-from helpers import PENGUINS, SEED_QUESTION, copy_seeds, free_port, gen_folders, hit_keys
+from helpers import PENGUINS, SEED_QUESTION, copy_seeds, gen_folders, hit_keys, launched
 from qa.uploads import DocumentLibrary
 
 T = TypeVar("T")
@@ -47,6 +47,16 @@ def repeat_while_updating(action: Callable[[], T], docs: Path, index_dir: Path, 
                           ) -> tuple[list[T], list[BaseException]]:
     """Run ``action`` in a loop on another thread while ``updates`` documents are added and published here;
     its results and every exception it raised."""
+    def add_and_publish(i: int) -> None:
+        (docs / f"note{i}.txt").write_text(f"Note {i}. {PENGUINS}", encoding="utf-8")
+        qa.update_index(docs, index_dir)
+
+    return repeat_while(action, add_and_publish, updates)
+
+
+def repeat_while(action: Callable[[], T], step: Callable[[int], None], steps: int
+                 ) -> tuple[list[T], list[BaseException]]:
+    """Run ``action`` in a loop on another thread while ``step(0)``...``step(steps - 1)`` run here."""
     results: list[T] = []
     errors: list[BaseException] = []
     done = threading.Event()
@@ -61,9 +71,8 @@ def repeat_while_updating(action: Callable[[], T], docs: Path, index_dir: Path, 
     worker = threading.Thread(target=loop)
     worker.start()
     try:
-        for i in range(updates):
-            (docs / f"note{i}.txt").write_text(f"Note {i}. {PENGUINS}", encoding="utf-8")
-            qa.update_index(docs, index_dir)
+        for i in range(steps):
+            step(i)
     finally:
         done.set()
         worker.join()
@@ -97,22 +106,11 @@ def test_the_web_chat_answers_while_uploads_and_outside_updates_publish(docs, in
 
     from qa.webapp import create_demo
 
-    demo = create_demo(qa.Assistant(qa.load_index(index_dir)), docs)
-    port = free_port()
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
     replies: list[list[dict]] = []
-    done = threading.Event()
+    with launched(create_demo(qa.Assistant(qa.load_index(index_dir)), docs)) as url:
+        uploader = Client(url, verbose=False, download_files=False)
 
-    def ask_repeatedly() -> None:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False)
-        while not done.is_set():
-            replies.append(client.predict(SEED_QUESTION, api_name="/chat"))
-
-    asker = threading.Thread(target=ask_repeatedly)
-    try:
-        asker.start()
-        uploader = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False)
-        for i in range(2):
+        def outside_update_then_upload(i: int) -> None:
             (docs / f"outside{i}.txt").write_text(f"Outside {i}. {FERRY}", encoding="utf-8")
             qa.update_index(docs, index_dir)
             replies.append(uploader.predict(SEED_QUESTION, api_name="/chat"))
@@ -120,10 +118,13 @@ def test_the_web_chat_answers_while_uploads_and_outside_updates_publish(docs, in
             note.parent.mkdir(exist_ok=True)
             note.write_text(f"Note {i}. {PENGUINS}", encoding="utf-8")
             uploader.predict([handle_file(str(note))], api_name="/upload")
-    finally:
-        done.set()
-        asker.join()
-        demo.close()
+
+        asker = Client(url, verbose=False, download_files=False)
+        answered, errors = repeat_while(lambda: asker.predict(SEED_QUESTION, api_name="/chat"),
+                                        outside_update_then_upload, 2)
+    replies += answered
+
+    assert not errors, errors[:3]
 
     failed = [r[0]["content"] for r in replies if r[0]["content"].startswith("⚠️")]
     assert not failed, failed[:3]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import qa
-from helpers import LIGHTHOUSE, PENGUINS, SEED_FILE, SEED_ID, SEED_QUESTION, copy_seeds, free_port
+from helpers import LIGHTHOUSE, PENGUINS, SEED_FILE, SEED_ID, SEED_QUESTION, copy_seeds, launched
 from qa.errors import DocumentError, QAError
 from qa.uploads import ADDED, DUPLICATE, MB, REJECTED, DocumentLibrary, UploadLimits, sanitise_name, save_uploads
 from qa.webapp import format_upload_results, upload_messages
@@ -312,16 +312,11 @@ def test_upload_endpoint_adds_files_then_chat_answers_from_them(docs, tmp_path, 
 
     from qa.webapp import create_demo
 
-    demo = create_demo(qa.Assistant(qa.build_index(docs, tmp_path / "index")))
-    port = free_port()
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False)
+    with launched(create_demo(qa.Assistant(qa.build_index(docs, tmp_path / "index")))) as url:
+        client = Client(url, verbose=False, download_files=False)
         _, status = client.predict([handle_file(str(write(incoming, "penguins.txt", PENGUINS)))],
                                    api_name="/upload")
         messages = client.predict(PENGUIN_QUESTION, api_name="/chat")
-    finally:
-        demo.close()
 
     assert "**penguins\\.txt**: added" in status
     assert "Emperor penguins breed" in messages[0]["content"] and "penguins.txt" in messages[1]["content"]

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 import qa
-from helpers import PENGUINS, SEED_ID, SEED_QUESTION, SEED_TITLE, copy_seeds, free_port, make_corpus
+from helpers import PENGUINS, SEED_ID, SEED_QUESTION, SEED_TITLE, copy_seeds, make_corpus, launched
 from qa.feedback import FEEDBACK_FILE, FeedbackLog, answer_turn, append_feedback, make_entry, read_feedback
 from qa.library import INDEXED, MISSING, DocumentInfo, DocumentLibrary
 from qa.web_documents import confirmation, format_document, remove_messages
@@ -132,13 +132,8 @@ def test_feedback_survives_an_index_rebuild(tmp_path):
 def app(tmp_path):
     """The app served on a private folder of three documents; yields (url, folder, index folder)."""
     docs = make_corpus(tmp_path / "docs")
-    demo = create_demo(qa.Assistant(qa.build_index(docs, tmp_path / "index")))
-    port = free_port()
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/", docs, tmp_path / "index"
-    finally:
-        demo.close()
+    with launched(create_demo(qa.Assistant(qa.build_index(docs, tmp_path / "index")))) as url:
+        yield url, docs, tmp_path / "index"
 
 
 @pytest.mark.slow

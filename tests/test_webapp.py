@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 import qa
-from helpers import SEED_DATE, SEED_QUESTION, SEED_TITLE, URGE_QUESTION, URGED, free_port
+from helpers import SEED_DATE, SEED_QUESTION, SEED_TITLE, URGE_QUESTION, URGED, launched
 from qa.webapp import answer_messages, chat_history, create_demo
 
 BAD_QUESTIONS = {"empty": "", "whitespace": "  \n\t  ", "too-long": ("What about Kosovo? " * 6000)[:100_000]}
@@ -84,13 +84,8 @@ def test_a_follow_up_in_the_chat_is_answered_from_its_history(assistant):
 def chat_client(assistant):
     from gradio_client import Client
 
-    demo = create_demo(assistant)
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False)
-    finally:
-        demo.close()
+    with launched(create_demo(assistant)) as url:
+        yield Client(url, verbose=False, download_files=False)
 
 
 @pytest.mark.slow
@@ -134,15 +129,9 @@ def test_api_clients_receive_quotes_exactly_as_the_document_has_them(tmp_path):
     (tmp_path / "docs" / "ledger.txt").write_text(SYMBOLS, encoding="utf-8")
     assistant = qa.Assistant(qa.build_index(tmp_path / "docs", tmp_path / "index"))
     expected = assistant.ask("What does the harbour master's ledger say about imports and fees?")
-    demo = create_demo(assistant)
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False)
-        messages = client.predict("What does the harbour master's ledger say about imports and fees?",
-                                  api_name="/chat")
-    finally:
-        demo.close()
+    with launched(create_demo(assistant)) as url:
+        messages = Client(url, verbose=False, download_files=False).predict(
+            "What does the harbour master's ledger say about imports and fees?", api_name="/chat")
 
     quoted = SYMBOLS.split(" Nobody")[0]
     assert not expected.abstained and expected.quotes[0].text == quoted
