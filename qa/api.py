@@ -50,6 +50,7 @@ from qa.errors import (
     QuestionError,
 )
 from qa.library import DocumentLibrary
+from qa.live import LiveAssistant
 from qa.retrieval import Hit
 from qa.uploads import ADDED, MB, REJECTED
 
@@ -62,16 +63,19 @@ FORM_OVERHEAD = 1 * MB  # multipart boundaries and headers, on top of the files 
 
 @dataclass
 class AppState:
-    """What the server answers from: an Assistant, and the DocumentLibrary that swaps it after uploads."""
+    """What the server answers from: an Assistant, the DocumentLibrary that swaps it after uploads, and the
+    LiveAssistant that swaps it when a new index generation is published (``qa.live``)."""
 
     assistant: Assistant
     library: DocumentLibrary | None = None  # None: uploads and removal are off (no document folder)
     read_only: bool = False
+    follow: LiveAssistant | None = None  # without a library, what follows the index folder
 
     @property
     def live(self) -> Assistant:
-        """The Assistant to use for one request; read once, as an upload may swap it meanwhile."""
-        return self.library.assistant if self.library is not None else self.assistant
+        """The Assistant to use for one request; read once, as an upload or a new generation may swap it."""
+        source = self.library or self.follow
+        return source.assistant if source is not None else self.assistant
 
     def writable(self) -> DocumentLibrary:
         """The library, for adding or removing documents; ApiError 403 when that is turned off."""
@@ -153,7 +157,7 @@ def _add_answer_routes(api: FastAPI, state: AppState) -> None:
 def _add_document_routes(api: FastAPI, state: AppState) -> None:
     @api.get("/documents", response_model=DocumentsResponse, summary="The documents, indexed or in the folder")
     def documents() -> DocumentsResponse:
-        infos = state.library.list_documents() if state.library else indexed_documents(state.assistant.index)
+        infos = state.library.list_documents() if state.library else indexed_documents(state.live.index)
         return DocumentsResponse(documents=[document_out(i) for i in infos])
 
     @api.post("/documents", response_model=UploadResponse, status_code=201,

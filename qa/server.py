@@ -40,7 +40,7 @@ def build_app(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> 
     # The model (torch, sentence-transformers) loads while Gradio starts, not on the first question.
     threading.Thread(target=warm_up, args=(index,), name="qa-warm-up", daemon=True).start()
     assistant = Assistant(index)
-    library = _library(assistant, settings.source_dir, None)  # read-only: it lists documents, changes none
+    library = _library(assistant, settings.source_dir, None)  # None without a document folder
     # Every replica follows the index folder: a generation published by a build, an update or an upload on
     # another server is answered from within seconds (qa.live).
     live = library or LiveAssistant(assistant)
@@ -49,7 +49,7 @@ def build_app(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> 
     # Gradio's own cap stops absurd uploads before they reach the disk; files a little over the limit still
     # reach the library, which names them in its per-file message.
     cap = int(4 * settings.upload_max_mb * MB)
-    return create_app(demo.queue(default_concurrency_limit=4), AppState(assistant, library, settings.read_only),
+    return create_app(demo.queue(default_concurrency_limit=4), AppState(assistant, library, settings.read_only, live),
                       users, host, port, max_file_size=cap)
 
 

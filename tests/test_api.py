@@ -291,3 +291,18 @@ def test_index_damaged_on_disk_after_loading_gives_503(tmp_path):
         response = httpx.post(f"{server.url}/api/ask", json={"question": SEED_QUESTION}, timeout=120)
 
     assert_error(response, 503, "index_not_ready", "rebuild")
+
+
+def test_without_a_library_requests_answer_from_the_followed_index(tmp_path):
+    from qa.api import AppState
+    from qa.live import LiveAssistant
+
+    docs = copy_seeds(tmp_path / "docs")
+    started = qa.Assistant(qa.build_index(docs, tmp_path / "index"))
+    follow = LiveAssistant(started)
+    state = AppState(started, library=None, follow=follow)
+    (docs / "penguins.txt").write_text(PENGUINS, encoding="utf-8")
+
+    follow.use_index(qa.update_index(docs, tmp_path / "index"))
+
+    assert state.live is follow.assistant and "penguins.txt" in state.live.index.documents
