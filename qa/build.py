@@ -98,6 +98,9 @@ def build_index(source: Source, index_dir: str | Path | None = None, settings: S
     clock.lap("embed")
     index = _assemble(docs, chunks, vectors, skipped, folder, settings, clock)
     index.manifest["added"] = _added_times(docs, index.manifest["created"], index_dir)
+    # Information only, never checked on load. A Ray build's driver may have no GPU at all: the workers
+    # resolved the device, so resolving it here could refuse a build whose embedding is done.
+    index.manifest["device"] = f"ray ({settings.device})" if ray else resolve_device(settings.device, settings.quantize)
     if index_dir is not None:
         index.save(index_dir)
         clock.lap("save")
@@ -179,7 +182,7 @@ def _embed(chunks: list[Chunk], docs: dict[str, Document], settings: Settings, p
         else:
             parts.append(fresh[pos:pos + n])
             pos += n
-    vectors = np.concatenate(parts) if parts else np.zeros((0, build_embedder(settings).dimension), np.float32)
+    vectors = np.concatenate(parts)  # never empty: a build without chunks stops with EmptyCorpusError
     return np.ascontiguousarray(vectors, dtype=np.float32), len(chunks) - len(todo)
 
 
@@ -200,7 +203,6 @@ def _manifest(docs: list[Document], n_chunks: int, skipped: list[Skipped], folde
         "settings": settings.index_fingerprint(),
         "dimension": dimension,
         "faiss": dense_info,
-        "device": resolve_device(settings.device, settings.quantize),  # information only: not checked on load
         "source": str(folder.resolve()) if folder else None,
         "documents": {d.id: d.content_hash for d in docs},
         "skipped": {s.path: file_hash(folder / s.path) for s in skipped if folder and (folder / s.path).is_file()},
