@@ -24,7 +24,7 @@ class ChatMessage(BaseModel):
 class AskRequest(BaseModel):
     question: str = Field(description="The question, in plain text.", examples=["What is China's position on Kosovo?"])
     history: list[ChatMessage] = Field(default_factory=list, description="Earlier turns of the conversation, oldest "
-                                       "first (not supported yet: must be empty).")
+                                       "first; the assistant's turns are its own earlier answer texts.")
     k: int | None = Field(default=None, ge=1, le=MAX_K, description="Passages to retrieve (default: the server's k).")
 
 

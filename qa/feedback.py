@@ -7,7 +7,6 @@ is one JSON object (``FeedbackEntry.to_dict``). A line is written with a single 
 from __future__ import annotations
 
 import fcntl
-import html
 import json
 import logging
 import os
@@ -125,7 +124,7 @@ class FeedbackLog:
 def make_entry(question: str, shown: str, answer: Answer | None, vote: str) -> FeedbackEntry:
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if answer is None:
-        return FeedbackEntry(question, html.unescape(shown), vote, time=now)
+        return FeedbackEntry(question, shown, vote, time=now)  # the chat shows the answer's own text (unescaped)
     quotes = [{"doc_id": q.doc_id, "start": q.start, "end": q.end, "text": q.text} for q in answer.quotes]
     return FeedbackEntry(question, answer.text, vote, quotes, answer.abstained, now)
 

@@ -97,11 +97,11 @@ def test_a_vote_is_recorded_with_the_quotes_and_their_offsets(assistant, tmp_pat
 
 
 def test_a_vote_on_a_forgotten_answer_keeps_the_shown_text(tmp_path):
-    FeedbackLog(tmp_path).vote([{"role": "user", "content": "q"}, {"role": "assistant", "content": "&ldquo;a&rdquo;"}],
-                               1, True)
+    shown = "\u201cprofits &amp; losses & <5%\u201d [1]"  # the chat shows the document's own text, entities too
+    FeedbackLog(tmp_path).vote([{"role": "user", "content": "q"}, {"role": "assistant", "content": shown}], 1, True)
 
     [entry] = read_feedback(tmp_path)
-    assert (entry["answer"], entry["vote"], entry["quotes"]) == ("\u201ca\u201d", "up", [])
+    assert (entry["answer"], entry["vote"], entry["quotes"]) == (shown, "up", [])
 
 
 def test_concurrent_votes_each_write_one_whole_line(tmp_path):
