@@ -181,10 +181,11 @@ def load_squad(path: str | Path) -> tuple[list[Document], list[EvalQuestion]]:
     return documents, questions
 
 
-def read_jsonl_rows(path: Path, keys: tuple[str, ...], folder_kind: str) -> Iterator[dict[str, Any]]:
+def read_jsonl_rows(path: Path, keys: tuple[str, ...], folder_kind: str, expected: str = ""
+                    ) -> Iterator[dict[str, Any]]:
     """The JSON objects of a JSON-lines file, each holding ``keys``; DocumentError naming the line otherwise."""
     if not path.is_file():
-        raise DocumentError(f"{folder_kind} {str(path.parent)!r} has no {path.name}")
+        raise DocumentError(f"{folder_kind} {str(path.parent)!r} has no {path.name}{expected}")
     with open(path, encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
             if not line.strip():
@@ -200,7 +201,7 @@ def read_jsonl_rows(path: Path, keys: tuple[str, ...], folder_kind: str) -> Iter
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return list(read_jsonl_rows(path, ("_id",), f"BEIR folder (expected {FORMATS})"))
+    return list(read_jsonl_rows(path, ("_id",), "BEIR folder", f": expected {FORMATS}"))
 
 
 def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
