@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 from qa import store
@@ -45,12 +46,16 @@ class LiveAssistant:
         return True
 
 
+RETRY_FAILED_S = 60.0  # a generation that failed to load is tried again this long after (a passing I/O error)
+
+
 class IndexFollower:
     """A daemon thread that checks every ``interval`` seconds which generation ``index_dir``'s ``CURRENT`` names,
     and when it is not the one ``live`` answers from, loads it and swaps it in.
 
     A generation that cannot be loaded (being replaced again, damaged, built with other settings) is logged
-    once and tried again at the next check; meanwhile the server keeps answering from the one it has.
+    once and tried again only after ``RETRY_FAILED_S`` (or as soon as another is published); meanwhile the server
+    keeps answering from the one it has.
     """
 
     def __init__(self, live: LiveAssistant, index_dir: str | Path, settings: Settings, interval: float = 2.0) -> None:
@@ -58,6 +63,7 @@ class IndexFollower:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="qa-index-follower", daemon=True)
         self._failed: str | None = None  # the generation whose load failure was last logged
+        self._failed_at = 0.0  # when it failed (time.monotonic)
 
     def start(self) -> IndexFollower:
         self._thread.start()
@@ -83,6 +89,8 @@ class IndexFollower:
             return self._failure(str(self.index_dir / store.POINTER), exc)
         if name == self.live.assistant.index.generation:
             return False
+        if name == self._failed and time.monotonic() - self._failed_at < RETRY_FAILED_S:
+            return False  # a published generation does not change: reading it again every poll would only fail again
         try:
             index = load_index(self.index_dir, self.settings)
         except (QAError, OSError) as exc:
@@ -95,6 +103,7 @@ class IndexFollower:
         return swapped
 
     def _failure(self, what: str, exc: Exception) -> bool:
+        self._failed_at = time.monotonic()
         if self._failed != what:
             log.warning("new index %s cannot be loaded (%s): still answering from %s", what, exc,
                         self.live.assistant.index.generation)
