@@ -67,7 +67,8 @@ def docs_list(source_dir: Path | None, as_json: bool, **opts: Any) -> None:
 @settings_options
 @handle_errors
 def docs_add(files: tuple[Path, ...], source_dir: Path | None, **opts: Any) -> None:
-    """Copy FILES into the document folder and index them, with the checks and messages of web uploads."""
+    """Copy FILES into the document folder and index them, with the checks and messages of web uploads
+    (at most QA_UPLOAD_MAX_FILES files of QA_UPLOAD_MAX_MB each)."""
     library = _open(source_dir, opts, write=True)
     results = library.add_files(list(files), progress=_progress)
     for result in results:

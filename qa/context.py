@@ -2,8 +2,8 @@
 
 No language model rewrites the question. What the dialogue gives is used directly:
 
-- **where to look**: a passage's score is the current question's fused score (BM25 and dense, as for a
-  single question) plus that of the earlier questions (historical query expansion), plus a bonus if it is
+- **where to look**: a passage's score is the current question's fused score (BM25 and dense by plain score
+  fusion: the title weighting and agreement-adaptive weight of ``qa.ranking`` do not apply here) plus that of the earlier questions (historical query expansion), plus a bonus if it is
   in the document quoted last, more if near the last quotes (a dialogue usually moves on through its
   document);
 - **what to quote**: sentences are scored as for a single question (cosine + coverage of idf-weighted

@@ -61,8 +61,8 @@ class Settings:
     faiss_hnsw_m: int = 32  # HNSW links per vector
     faiss_ef_construction: int = 80  # HNSW candidate list while building
     faiss_ef_search: int = 128  # HNSW candidate list while searching (at least the number of rows asked for)
-    upload_max_mb: float = 20  # largest file the web chat accepts, in megabytes
-    upload_max_files: int = 10  # most files the web chat accepts in one upload
+    upload_max_mb: float = 20  # largest file an upload accepts (page, HTTP API, qa docs add), in megabytes
+    upload_max_files: int = 10  # most files one upload accepts (page, HTTP API, qa docs add)
     # Where documents are embedded: "auto" (CUDA, then Apple MPS, then CPU), "cpu", "cuda", "cuda:N" or "mps".
     # Not an index setting: the same model gives the same vectors anywhere; the manifest records it as information.
     device: str = "auto"
