@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -70,6 +70,8 @@ class AppState:
     library: DocumentLibrary | None = None  # None: uploads and removal are off (no document folder)
     read_only: bool = False
     follow: LiveAssistant | None = None  # without a library, what follows the index folder
+    # Questions answered at once over the API and MCP together: more would only make each wait for the CPU.
+    asks: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(ASKS_AT_ONCE))
 
     @property
     def live(self) -> Assistant:
@@ -129,19 +131,17 @@ def create_api(state: AppState) -> FastAPI:
 
 
 def _add_answer_routes(api: FastAPI, state: AppState) -> None:
-    asks = threading.BoundedSemaphore(ASKS_AT_ONCE)
-
     @api.post("/ask", response_model=AskResponse, summary="Answer a question by quoting the documents")
     def ask(request: AskRequest) -> AskResponse:
         started = time.perf_counter()
-        with asks:
+        with state.asks:
             answer = ask_with(state.live, request)
         return ask_response(answer, _ms(started))
 
     @api.post("/search", response_model=SearchResponse, summary="The passages that best match a query")
     def search(request: SearchRequest) -> SearchResponse:
         started = time.perf_counter()
-        with asks:
+        with state.asks:
             hits = search_with(state.live, request.query, request.k)
         return SearchResponse(query=request.query, hits=[hit_out(h) for h in hits],
                               timing=Timing(total_ms=_ms(started)))

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from qa.api import AppState, search_with
 from qa.api_models import MAX_K, HitOut, hit_out
+from qa.documents import locate
 from qa.errors import QAError
 from qa.index import page_of
 
@@ -34,6 +35,7 @@ class SourcedQuote(BaseModel):
     date: str
     source: str
     page: int | None
+    location: str = Field("", description="Where in the document: 'page 2', 'slide 3' or 'section: Heading'.")
     start: int = Field(description="Character offset of the quote in the document's text.")
     end: int
 
@@ -64,7 +66,9 @@ def create_mcp(state: AppState) -> MCPServer:
         if not 1 <= k <= MAX_K:
             raise ToolError(f"k must be between 1 and {MAX_K}, got {k}")
         try:
-            return SearchResult(hits=[hit_out(h) for h in search_with(state.live, query, k)])
+            with state.asks:
+                hits = search_with(state.live, query, k)
+            return SearchResult(hits=[hit_out(h) for h in hits])
         except QAError as exc:
             raise ToolError(str(exc)) from exc
 
@@ -73,13 +77,16 @@ def create_mcp(state: AppState) -> MCPServer:
         """Answer a question with sentences quoted verbatim from the documents, each with its source."""
         assistant = state.live  # read once: an upload may swap it meanwhile
         try:
-            answer = assistant.ask(question)
+            with state.asks:
+                answer = assistant.ask(question)
         except QAError as exc:
             raise ToolError(str(exc)) from exc
         cited = {c.number: c for c in answer.citations}
         quotes = [SourcedQuote(text=q.text, citation=q.citation, doc_id=q.doc_id, title=cited[q.citation].title,
                                date=cited[q.citation].date or "", source=cited[q.citation].source,
-                               page=page_of(assistant.index.documents[q.doc_id], q.start), start=q.start, end=q.end)
+                               page=page_of(assistant.index.documents[q.doc_id], q.start),
+                               location=str(locate(assistant.index.documents[q.doc_id], q.start) or ""),
+                               start=q.start, end=q.end)
                   for q in answer.quotes]
         closest = [hit_out(h) for h in answer.passages[:3]] if answer.abstained else []
         return AskResult(answer=answer.text, abstained=answer.abstained, quotes=quotes, closest_passages=closest)
