@@ -12,7 +12,8 @@ from qa.documents import locate
 from qa.errors import QuestionError
 from qa.index import Index, check_query, page_of
 from qa.retrieval import Hit
-from qa.scoring import QuestionTerms, sentence_score
+from qa.scoring import QuestionTerms
+from qa.sentences import Candidate, Quote, candidates, evidence, ranked
 
 if TYPE_CHECKING:
     from qa.context import Interpretation, Reading
@@ -23,18 +24,6 @@ NO_ANSWER = "The documents don't answer this question."
 MAX_QUOTES = 3
 MAX_ANSWER_CHARS = 700
 KEEP_RATIO = 0.6  # a further quote must score at least this share of the best one
-
-
-@dataclass(frozen=True)
-class Quote:
-    """A sentence copied verbatim from a document: ``document.text[start:end] == text``."""
-
-    text: str
-    doc_id: str
-    start: int
-    end: int
-    score: float
-    citation: int = 0  # the [n] marker it is shown with
 
 
 @dataclass(frozen=True)
@@ -99,13 +88,14 @@ class Assistant:
 
         The evidence is the best sentence's score (cosine with the question plus the share of the
         question's idf-weighted terms it holds). Calibrated on SQuAD dev, it tells answerable from
-        unanswerable questions better than the best cosine alone (README, "Abstention"). A ``reading``
-        (``qa.context``) scores sentences in a conversation's context instead of the question's alone.
+        unanswerable questions better than the best cosine alone (README, "Abstention"). The quotes are
+        ordered by ``qa.sentences`` (choice score; questions and headings hand over to what follows them).
+        A ``reading`` (``qa.context``) scores sentences in a conversation's context instead of the question's alone.
         """
-        ranked = self._select(question, hits, qvec, reading)
-        confidence = ranked[0].score if ranked else 0.0
+        found = self._candidates(question, hits, qvec, reading)
+        confidence = evidence(found)
         threshold = self.min_score if reading is None else reading.threshold(self.min_score)
-        quotes = self._verified(ranked) if confidence >= threshold else []
+        quotes = self._verified(_take(ranked(self.index, hits, found))) if confidence >= threshold else []
         context = reading.interpretation if reading else None
         if not quotes:
             return Answer(question, NO_ANSWER, True, confidence, passages=hits, interpretation=context)
@@ -123,26 +113,12 @@ class Assistant:
                                 "ask something shorter")
         return " ".join(question.split())
 
-    def _select(self, question: str, hits: list[Hit], qvec: np.ndarray, reading: Reading | None = None
-                ) -> list[Quote]:
-        """Score every sentence of the retrieved passages; keep the best few."""
+    def _candidates(self, question: str, hits: list[Hit], qvec: np.ndarray, reading: Reading | None
+                    ) -> list[Candidate]:
+        """Every sentence of the retrieved passages, scored against the question (or its reading in context)."""
         if reading is not None:
-            return _take(reading.scored(self.index, hits))
-        terms = QuestionTerms.from_question(question, self.index.bm25)
-        seen: set[tuple[str, int, int]] = set()
-        found: list[tuple[str, str, int, int, float]] = []
-        for hit in hits:
-            chunk = self.index.chunk(hit.chunk_id)
-            sims = self.index.sentence_similarities(hit.chunk_id, qvec)
-            for (start, end), sim in zip(chunk.sentences, sims.tolist(), strict=True):
-                if (hit.doc_id, start, end) not in seen:
-                    seen.add((hit.doc_id, start, end))
-                    found.append((hit.text[start - hit.start:end - hit.start], hit.doc_id, start, end, sim))
-        coverage = terms.coverage([f[0] for f in found])
-        scored = [Quote(text, doc_id, start, end, sentence_score(sim, cov))
-                  for (text, doc_id, start, end, sim), cov in zip(found, coverage, strict=True)]
-        scored.sort(key=lambda q: -q.score)
-        return _take(scored)
+            return reading.candidates(self.index, hits)
+        return candidates(self.index, hits, qvec, QuestionTerms.from_question(question, self.index.bm25))
 
     def _verified(self, quotes: list[Quote]) -> list[Quote]:
         """Drop any quote that is not, character for character, in its document at its offsets."""

@@ -31,10 +31,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qa.retrieval import Hit, score_fusion, top_fused
-from qa.scoring import QuestionTerms, sentence_score, term_weights
+from qa.scoring import QuestionTerms, term_weights
+from qa.sentences import Candidate, candidates
 
 if TYPE_CHECKING:
-    from qa.answer import Answer, Assistant, Quote
+    from qa.answer import Answer, Assistant
     from qa.chunking import Chunk
     from qa.index import Index
 
@@ -96,24 +97,10 @@ class Reading:
         so that follow-ups of the tuning dialogues are answered as often as off-topic follow-ups are refused."""
         return min_score * self.weights.threshold_ratio
 
-    def scored(self, index: Index, hits: list[Hit]) -> list[Quote]:
-        """Every sentence of ``hits`` scored in context, best first. Sentences quoted before may be quoted
+    def candidates(self, index: Index, hits: list[Hit]) -> list[Candidate]:
+        """Every sentence of ``hits`` scored in context (``qa.sentences``). Sentences quoted before may be quoted
         again: on the tuning dialogues, leaving them out lowered the first quotes in the gold span."""
-        from qa.answer import Quote
-
-        found: dict[tuple[str, int, int], tuple[str, float]] = {}
-        for hit in hits:
-            chunk = index.chunk(hit.chunk_id)
-            sims = index.sentence_similarities(hit.chunk_id, self.sentence_vector)
-            for (start, end), sim in zip(chunk.sentences, sims.tolist(), strict=True):
-                key = (hit.doc_id, start, end)
-                if key not in found:
-                    found[key] = (hit.text[start - hit.start:end - hit.start], sim)
-        coverage = self.terms.coverage([text for text, _ in found.values()])
-        scored = [Quote(text, doc, start, end, sentence_score(sim, cov) + self.bonus(doc, start))
-                  for ((doc, start, end), (text, sim)), cov in zip(found.items(), coverage, strict=True)]
-        scored.sort(key=lambda q: -q.score)
-        return scored
+        return candidates(index, hits, self.sentence_vector, self.terms, self.bonus)
 
     def bonus(self, doc_id: str, start: int) -> float:
         """Extra score for a sentence that continues from the last quote in the same document."""

@@ -45,6 +45,9 @@ class Settings:
     sentence_mean_weight: float = 0.0  # a chunk's dense score: best sentence cosine + this x mean cosine
     doc_weight: float = 0.0  # a chunk gains this x the best score of another chunk of its document
     agreement_weight: float = 2.0  # dense weight + this x (0.5 - top-10 overlap of the two retrievers)
+    # Which sentence is quoted first (qa/sentences.py; README, "Quality"); abstention does not depend on them:
+    quote_passage_weight: float = 0.3  # choice score: evidence + this x the passage's share of the best fused score
+    quote_handover: bool = True  # a question or a heading in a document hands its place to the sentence after it
     max_question_chars: int = 2000
     index_dir: Path = Path("index")
     source_dir: Path = Path("seeds")
@@ -96,7 +99,7 @@ class Settings:
         if self.faiss_index not in FAISS_INDEXES:
             raise ConfigError(f"faiss_index must be one of {', '.join(FAISS_INDEXES)}, got {self.faiss_index!r}")
         for name in ("prf_chunks", "rm3_weight", "rocchio_weight", "title_weight", "sentence_mean_weight",
-                     "doc_weight", "dense_weight"):
+                     "doc_weight", "dense_weight", "quote_passage_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if self.prf_terms < 1:
