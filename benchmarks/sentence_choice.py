@@ -1,13 +1,15 @@
-"""Which sentence should be quoted first? Candidate scoring rules measured on the same retrieved passages.
+"""Which sentence is quoted first? Every sentence-choice variant side by side, through the real ``Assistant``.
 
     python benchmarks/sentence_choice.py [--squad-sample N] [--cache /tmp/qa-quality-multi]
 
-Measurement only: ``qa/answer.py`` is not changed. For each question the default retrieval gives the k
-passages ``Assistant.answer`` sees; every sentence in them gets the features the rules use: its cosine with
-the question, its share of the question's idf-weighted terms (the current score is their sum), its passage's
-rank and fused score, and its position in its document. Abstention is left as it is (the current evidence);
-a rule only changes which sentence comes first. Measured: SQuAD dev, the first quote holds a gold answer
-("tune" / "held-out" articles); doc2dial-dev first turns, the first quote overlaps the gold span.
+Each question is retrieved once with the default ranking; then every variant (a change to the ``quote_*``
+settings, ``qa/sentences.py``) answers from the same passages. Abstention does not depend on these settings
+(the evidence is the same), so a variant only changes which sentences are quoted and in what order.
+
+- SQuAD v1.1 dev: the first quote / any quote holds a gold answer; "tune" = even-numbered articles (the
+  defaults were chosen there), "held-out" = odd; ``--squad-sample N`` asks about N questions (0: all 10,570);
+- doc2dial-dev first turns: the first / any quote overlaps the gold span; "tune" = dialogues whose id's
+  SHA-256 starts with an even byte (as ``qa eval`` on doc2dial splits them), "held-out" = the others.
 
 Uses the indexes and query vectors benchmarks/quality_multi.py saves in ``--cache``.
 Prints a table and writes benchmarks/results/sentence_choice.json.
@@ -15,6 +17,7 @@ Prints a table and writes benchmarks/results/sentence_choice.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -24,114 +27,102 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from common import DEFAULT_SQUAD, RESULTS, write_report  # noqa: E402
-from quality_multi import EVAL, Doc2dial, Squad, normalise  # noqa: E402
+from quality_multi import EVAL, Collection, Doc2dial, Squad, normalise  # noqa: E402
 
-import numpy as np  # noqa: E402
-
+from qa import Settings  # noqa: E402
+from qa.answer import Answer, Assistant  # noqa: E402
+from qa.conversation_eval import tuning_half  # noqa: E402
 from qa.evaluation import contains_answer  # noqa: E402
-from qa.index import Index  # noqa: E402
-from qa.scoring import QuestionTerms  # noqa: E402
 
-# Each rule maps the features (arrays over one question's candidate sentences) to a score; highest goes first.
-RULES: dict[str, Any] = {
-    "current: cosine + coverage": lambda f: f["cos"] + f["cov"],
-    "cosine only": lambda f: f["cos"],
-    "coverage only": lambda f: f["cov"],
-    "+ 0.1 x passage score share": lambda f: f["cos"] + f["cov"] + 0.1 * f["passage"],
-    "+ 0.3 x passage score share": lambda f: f["cos"] + f["cov"] + 0.3 * f["passage"],
-    "+ 0.05 lead (first sentence of its document)": lambda f: f["cos"] + f["cov"] + 0.05 * f["lead"],
-    "+ 0.15 lead": lambda f: f["cos"] + f["cov"] + 0.15 * f["lead"],
-    "+ 0.1 / (1 + sentence position)": lambda f: f["cos"] + f["cov"] + 0.1 / (1 + f["position"]),
-    "+ 0.2 x min(cosine, coverage) (agreement)": lambda f: f["cos"] + f["cov"] + 0.2 * np.minimum(f["cos"], f["cov"]),
-    "cosine x coverage": lambda f: f["cos"] * f["cov"],
-    "+ 0.1 x passage + 0.05 lead": lambda f: f["cos"] + f["cov"] + 0.1 * f["passage"] + 0.05 * f["lead"],
+# Each variant changes the default Settings; "before" is the order quotes had before qa/sentences.py.
+EVIDENCE = {"quote_order": "evidence", "quote_handover": False}
+VARIANTS: dict[str, dict[str, Any]] = {
+    "before: by the evidence (cosine + coverage)": EVIDENCE,
+    "choice: local-idf coverage 1.0 + passage 0.3": {**EVIDENCE, "quote_order": "choice", "quote_coverage_weight": 1.0,
+                               "quote_context_weight": 0.0, "quote_phrase_weight": 0.0, "quote_type_weight": 0.0},
+    "choice, local idf only (no context, phrase, type, passage)": {
+        "quote_handover": False, "quote_context_weight": 0.0, "quote_phrase_weight": 0.0,
+        "quote_type_weight": 0.0, "quote_passage_weight": 0.0},
+    "choice without context": {"quote_handover": False, "quote_context_weight": 0.0},
+    "choice without phrases": {"quote_handover": False, "quote_phrase_weight": 0.0},
+    "choice without answer type": {"quote_handover": False, "quote_type_weight": 0.0},
+    "choice without passage": {"quote_handover": False, "quote_passage_weight": 0.0},
+    "choice, coverage weight 1.0": {"quote_handover": False, "quote_coverage_weight": 1.0},
+    "choice (no handover)": {"quote_handover": False},
+    "evidence + handover": {"quote_order": "evidence"},
+    "defaults (Settings(): choice + handover)": {},
 }
 
 
-def candidates(index: Index, question: str, qvec: np.ndarray) -> tuple[dict[str, np.ndarray], list[tuple]]:
-    """Features of every sentence of the question's k passages, and each one's (doc_id, start, end, text)."""
-    hits, qvec = index.retrieve(question, index.settings.k, qvec)
-    terms = QuestionTerms.from_question(question, index.bm25)
-    best = hits[0].score if hits else 1.0
-    rows, where = [], []
-    seen: set[tuple[str, int, int]] = set()
-    for hit in hits:
-        chunk = index.chunk(hit.chunk_id)
-        sims = index.sentence_similarities(hit.chunk_id, qvec)
-        starts = _document_starts(index, hit.doc_id)
-        for (start, end), sim in zip(chunk.sentences, sims.tolist(), strict=True):
-            if (hit.doc_id, start, end) in seen:
-                continue
-            seen.add((hit.doc_id, start, end))
-            position = int(np.searchsorted(starts, start))
-            rows.append((sim, hit.score / best if best else 0.0, position, hit.rank))
-            where.append((hit.doc_id, start, end, hit.text[start - hit.start:end - hit.start]))
-    cov = terms.coverage([w[3] for w in where]) if where else []
-    arr = np.array(rows, dtype=float).reshape(-1, 4)
-    return {"cos": arr[:, 0], "cov": np.array(cov, dtype=float), "passage": arr[:, 1], "position": arr[:, 2],
-            "lead": (arr[:, 2] == 0).astype(float), "rank": arr[:, 3]}, where
-
-
-_starts: dict[int, dict[str, np.ndarray]] = {}
-
-
-def _document_starts(index: Index, doc_id: str) -> np.ndarray:
-    """Sorted start offsets of every sentence of a document (overlapping chunks share sentences)."""
-    if id(index) not in _starts:
-        by_doc: dict[str, set[int]] = {}
-        for chunk in index.chunks:
-            by_doc.setdefault(chunk.doc_id, set()).update(s for s, _ in chunk.sentences)
-        _starts[id(index)] = {d: np.array(sorted(s)) for d, s in by_doc.items()}
-    return _starts[id(index)][doc_id]
-
-
-def measure(collection: Any, judge: Any, text: Any) -> dict[str, dict[str, float]]:
-    """Share of questions, per part and rule, whose top-scored sentence ``judge`` accepts (abstained: no)."""
+def asked(collection: Collection, text: Any) -> list[tuple[Any, str, list, Any]]:
+    """Every question of the collection retrieved once: (question, text, hits, query vector)."""
     index = collection.index
-    min_score = index.settings.min_score
-    out: dict[str, dict[str, float]] = {rule: {} for rule in RULES}
-    for part, questions in collection.parts.items():
-        good = {rule: 0 for rule in RULES}
+    out = []
+    for questions in collection.parts.values():
         for q in questions:
-            features, where = candidates(index, normalise(text(q)), collection.vectors[id(q)])
-            if not where or (features["cos"] + features["cov"]).max() < min_score:
-                continue  # abstained under the current evidence: counted as a miss for every rule
-            for rule, score in RULES.items():
-                good[rule] += bool(judge(q, where[int(np.argmax(score(features)))]))
-        for rule in RULES:
-            out[rule][part] = good[rule] / max(len(questions), 1)
+            question = normalise(text(q))
+            hits, qvec = index.retrieve(question, index.settings.k, collection.vectors[id(q)])
+            out.append((q, question, hits, qvec))
     return out
+
+
+def measure(collection: Collection, retrieved: list[tuple[Any, str, list, Any]], split: Any, judge: Any,
+            change: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Shares of questions per part whose first / any quote ``judge`` accepts, answered with ``change``."""
+    index = collection.index
+    index.settings = dataclasses.replace(Settings(), **change)
+    assistant = Assistant(index)
+    counts: dict[str, list[int]] = {}
+    for q, question, hits, qvec in retrieved:
+        answer: Answer = assistant.answer(question, hits, qvec)
+        good = [bool(judge(q, quote)) for quote in answer.quotes]
+        row = counts.setdefault(split(q), [0, 0, 0, 0])
+        row[0] += 1
+        row[1] += bool(good) and good[0]
+        row[2] += any(good)
+        row[3] += answer.abstained
+    index.settings = Settings()
+    return {part: {"first_quote": f / n, "any_quote": a / n, "abstained": ab / n, "questions": n}
+            for part, (n, f, a, ab) in sorted(counts.items())}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--squad", type=Path, default=DEFAULT_SQUAD)
     parser.add_argument("--doc2dial", type=Path, default=EVAL / "doc2dial-dev")
-    parser.add_argument("--squad-sample", type=int, default=2000, help="about N SQuAD questions (0: all)")
+    parser.add_argument("--squad-sample", type=int, default=0, help="about N SQuAD questions (0: all)")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/qa-quality-multi"))
     parser.add_argument("--out", type=Path, default=RESULTS / "sentence_choice.json")
-    parser.add_argument("--collections", default="squad,doc2dial")
     args = parser.parse_args()
     started = time.perf_counter()
-    report: dict[str, Any] = {"squad_sample": args.squad_sample, "rules": {rule: {} for rule in RULES}}
-    if "squad" in args.collections:
-        squad = Squad.load(args.squad, args.squad_sample, args.cache)
-        scores = measure(squad, lambda q, w: contains_answer(w[3], q.answers), lambda q: q.text)
-        for rule in RULES:
-            report["rules"][rule]["squad"] = scores[rule]
-    if "doc2dial" in args.collections:
-        dial = Doc2dial.load(args.doc2dial, args.cache)
-        scores = measure(dial, lambda t, w: w[0] == t["doc_id"] and w[1] < t["answer_end"] and w[2] > t["answer_start"],
-                         lambda t: t["question"])
-        for rule in RULES:
-            report["rules"][rule]["doc2dial"] = scores[rule]
-    print("| rule | SQuAD tune | SQuAD held-out | doc2dial first turns |\n|---|---|---|---|")
-    for rule, row in report["rules"].items():
-        cells = [f"{row[c][p]:.4f}" if c in row else "" for c, p in (("squad", "tune"), ("squad", "held-out"),
-                                                                     ("doc2dial", "all"))]
-        print(f"| {rule} | " + " | ".join(cells) + " |")
+    report: dict[str, Any] = {"squad_sample": args.squad_sample, "variants": {name: {} for name in VARIANTS}}
+    squad = Squad.load(args.squad, args.squad_sample, args.cache)
+    squad_parts = {id(q): part for part, qs in squad.parts.items() for q in qs}
+    retrieved = asked(squad, lambda q: q.text)
+    for name, change in VARIANTS.items():
+        report["variants"][name]["squad"] = measure(
+            squad, retrieved, lambda q: squad_parts[id(q)], lambda q, quote: contains_answer(quote.text, q.answers),
+            change)
+    dial = Doc2dial.load(args.doc2dial, args.cache)
+    retrieved = asked(dial, lambda t: t["question"])
+    for name, change in VARIANTS.items():
+        report["variants"][name]["doc2dial"] = measure(
+            dial, retrieved, lambda t: "tune" if tuning_half(t["dial_id"]) else "held-out",
+            lambda t, quote: quote.doc_id == t["doc_id"] and quote.start < t["answer_end"]
+            and quote.end > t["answer_start"], change)
+    print(table(report))
     report["seconds"] = round(time.perf_counter() - started, 1)
     write_report(report, args.out)
+
+
+def table(report: dict[str, Any]) -> str:
+    columns = [(c, p, m) for c in ("squad", "doc2dial") for p in ("tune", "held-out")
+               for m in ("first_quote", "any_quote")]
+    lines = ["| variant | " + " | ".join(f"{c} {p} {m.replace('_', ' ')}" for c, p, m in columns) + " |",
+             "|---" * (len(columns) + 1) + "|"]
+    for name, row in report["variants"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{row[c][p][m]:.4f}" for c, p, m in columns) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

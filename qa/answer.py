@@ -118,7 +118,7 @@ class Assistant:
         """Every sentence of the retrieved passages, scored against the question (or its reading in context)."""
         if reading is not None:
             return reading.candidates(self.index, hits)
-        return candidates(self.index, hits, qvec, QuestionTerms.from_question(question, self.index.bm25))
+        return candidates(self.index, hits, qvec, QuestionTerms.from_question(question, self.index.bm25), question)
 
     def _verified(self, quotes: list[Quote]) -> list[Quote]:
         """Drop any quote that is not, character for character, in its document at its offsets."""

@@ -86,6 +86,7 @@ class Interpretation:
 class Reading:
     """What sentence selection needs from the conversation (see ``Assistant.answer``)."""
 
+    question: str
     terms: QuestionTerms
     sentence_vector: np.ndarray
     interpretation: Interpretation
@@ -100,7 +101,7 @@ class Reading:
     def candidates(self, index: Index, hits: list[Hit]) -> list[Candidate]:
         """Every sentence of ``hits`` scored in context (``qa.sentences``). Sentences quoted before may be quoted
         again: on the tuning dialogues, leaving them out lowered the first quotes in the gold span."""
-        return candidates(index, hits, self.sentence_vector, self.terms, self.bonus)
+        return candidates(index, hits, self.sentence_vector, self.terms, self.question, self.bonus)
 
     def bonus(self, doc_id: str, start: int) -> float:
         """Extra score for a sentence that continues from the last quote in the same document."""
@@ -228,7 +229,7 @@ def _reading(index: Index, question: str, qvec: np.ndarray, history: np.ndarray,
     last = max(used[0].quotes, key=lambda q: q[2]) if used[0].quotes else None
     documents = tuple(dict.fromkeys(doc for doc, _, _ in used[0].quotes))
     interpretation = Interpretation(len(used), tuple(t.question for t in used), tuple(carried), documents, skipped)
-    return Reading(QuestionTerms(weights, index.bm25), _normalised(qvec + w.sentence_vector * history),
+    return Reading(question, QuestionTerms(weights, index.bm25), _normalised(qvec + w.sentence_vector * history),
                    interpretation, last, w)
 
 

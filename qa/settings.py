@@ -14,6 +14,7 @@ BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("score", "rrf")
+QUOTE_ORDERS = ("choice", "evidence")
 FAISS_INDEXES = ("auto", "flat", "ivf", "ivfpq", "hnsw")
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # where documents are embedded (qa.embedding.resolve_device)
 
@@ -45,8 +46,14 @@ class Settings:
     sentence_mean_weight: float = 0.0  # a chunk's dense score: best sentence cosine + this x mean cosine
     doc_weight: float = 0.0  # a chunk gains this x the best score of another chunk of its document
     agreement_weight: float = 2.0  # dense weight + this x (0.5 - top-10 overlap of the two retrievers)
-    # Which sentence is quoted first (qa/sentences.py; README, "Quality"); abstention does not depend on them:
-    quote_passage_weight: float = 0.3  # choice score: evidence + this x the passage's share of the best fused score
+    # Which sentence is quoted first (qa/sentences.py; chosen on SQuAD's tuning articles, README "Quality");
+    # abstention does not depend on them. The choice score is the cosine plus these weights times:
+    quote_coverage_weight: float = 0.8  # the question terms it holds (idf x rarity among the candidates)
+    quote_context_weight: float = 0.3  # what the sentence before it adds to that
+    quote_phrase_weight: float = 0.2  # the question's adjacent term pairs it holds
+    quote_type_weight: float = 0.15  # a date / number the question asks for ("when", "how many") and lacks
+    quote_passage_weight: float = 0.3  # its passage's share of the best passage's fused score
+    quote_order: str = "choice"  # "choice", or "evidence": the abstention evidence alone (the order before)
     quote_handover: bool = True  # a question or a heading in a document hands its place to the sentence after it
     max_question_chars: int = 2000
     index_dir: Path = Path("index")
@@ -96,10 +103,13 @@ class Settings:
             raise ConfigError(f"upload_max_mb must be more than 0, got {self.upload_max_mb}")
         if self.upload_max_files < 1:
             raise ConfigError(f"upload_max_files must be at least 1, got {self.upload_max_files}")
+        if self.quote_order not in QUOTE_ORDERS:
+            raise ConfigError(f"quote_order must be one of {', '.join(QUOTE_ORDERS)}, got {self.quote_order!r}")
         if self.faiss_index not in FAISS_INDEXES:
             raise ConfigError(f"faiss_index must be one of {', '.join(FAISS_INDEXES)}, got {self.faiss_index!r}")
         for name in ("prf_chunks", "rm3_weight", "rocchio_weight", "title_weight", "sentence_mean_weight",
-                     "doc_weight", "dense_weight", "quote_passage_weight"):
+                     "doc_weight", "dense_weight", "quote_coverage_weight", "quote_context_weight",
+                     "quote_phrase_weight", "quote_type_weight", "quote_passage_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if self.prf_terms < 1:
