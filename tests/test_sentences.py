@@ -8,8 +8,10 @@ import pytest
 
 import qa
 from helpers import OFF_TOPIC_QUESTION, SEED_QUESTION
+from qa.bm25 import BM25Index
 from qa.errors import ConfigError
-from qa.sentences import introduces
+from qa.scoring import QuestionTerms
+from qa.sentences import Focus, introduces
 
 FAQ = """Driving licences: frequently asked questions
 
@@ -102,3 +104,68 @@ def test_introduces_questions_and_headings_only(text, sentence, expected):
 def test_quote_settings_are_checked():
     with pytest.raises(ConfigError, match="quote_passage_weight"):
         qa.Settings(quote_passage_weight=-1)
+
+
+# The choice score's parts (qa.sentences.Focus) over a real BM25 index: arithmetic on its stemmed terms.
+TEXTS = ["Super Bowl 50 was played in Santa Clara in February 2016.",
+         "The Super Bowl 50 halftime show was headlined by Coldplay.",
+         "Super Bowl 50 was the fiftieth Super Bowl.",
+         "Lady Gaga sang the national anthem before the kickoff."]
+
+
+@pytest.fixture(scope="module")
+def bm25() -> BM25Index:
+    return BM25Index.build(TEXTS)
+
+
+def focus(question: str, bm25: BM25Index) -> Focus:
+    return Focus.of(question, QuestionTerms.from_question(question, bm25))
+
+
+def token_sets(bm25: BM25Index, texts: list[str]) -> list[set[str]]:
+    return [set(t) for t in bm25.tokenize(texts)]
+
+
+def test_question_words_are_not_terms_an_answer_must_hold(bm25):
+    assert set(focus("What Coldplay headline, and when, where and why?", bm25).weights) == {"coldplay", "headlin"}
+
+
+def test_terms_most_candidates_hold_count_less_than_those_that_tell_them_apart(bm25):
+    question = focus("Who sang the anthem at Super Bowl 50?", bm25)
+    topic, anthem = "Super Bowl 50 was the fiftieth Super Bowl.", "Lady Gaga sang the anthem."
+    plain = QuestionTerms.from_question("Who sang the anthem at Super Bowl 50?", bm25).coverage([topic, anthem])
+
+    local = question.coverage(token_sets(bm25, TEXTS[:3] + [anthem]))
+
+    assert plain[0] > plain[1]  # by idf alone the topic sentence holds more of the question
+    assert local[3] > local[2]  # among these candidates, "super bowl 50" is in most: the anthem sentence wins
+
+
+def test_the_sentence_before_adds_the_terms_it_names(bm25):
+    question = focus("Who headlined the halftime show?", bm25)
+    mine = token_sets(bm25, ["He was joined by Beyonce.", "Coldplay played."])
+    before = token_sets(bm25, ["Coldplay headlined the halftime show.", ""])
+
+    gain = question.context_gain(mine, before)
+
+    assert gain[0] > 0.9 and gain[1] == 0.0
+
+
+def test_question_phrases_count_in_order(bm25):
+    question = focus("Where was the halftime show held?", bm25)
+
+    shares = question.phrases(bm25.tokenize(["The halftime show was held outside.", "The show had no halftime."]))
+
+    assert shares[0] > shares[1] == 0.0
+
+
+@pytest.mark.parametrize(("question", "texts", "expected"), [
+    ("When was Super Bowl 50 played?", ["It was played on February 7, 2016.", "It was played in Santa Clara."],
+     [1.0, 0.0]),
+    ("How many people watched Super Bowl 50?", ["About 111.9 million people watched.", "Many people watched."],
+     [1.0, 0.0]),
+    ("When did the 2016 game start?", ["The 2016 game was long.", "It started at 4:30 pm in 2016."], [0.0, 0.0]),
+    ("Who sang the anthem?", ["Lady Gaga sang it in 2016."], [0.0]),  # a "who" question asks for no number
+])
+def test_a_date_or_number_counts_when_the_question_asks_for_one_it_lacks(bm25, question, texts, expected):
+    assert focus(question, bm25).typed(texts).tolist() == expected
