@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import pytest
+from helpers import OFF_TOPIC_QUESTION, REPO_ROOT, SEED_DATE, SEED_ID, SEED_TITLE, make_pdf
 
 import qa
-from helpers import OFF_TOPIC_QUESTION, SEED_DATE, SEED_ID, SEED_TITLE, make_pdf
 from qa.errors import QuestionError
 from qa.index import page_of
 
@@ -143,3 +143,11 @@ def test_quotes_from_a_unicode_document_are_exact():
     assert "Ångström measured the spectrum of the northern lights 🌌 in Uppsala." in [q.text for q in answer.quotes]
     for quote in answer.quotes:
         assert text[quote.start:quote.end] == quote.text
+
+
+def test_the_readme_shows_what_the_seed_question_answers_today(seed_answer):
+    # README, "Which sentence is quoted first", quotes the seed answer verbatim: it must stay true.
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("<!-- seed-answer -->\n", 1)[1].split("\n<!-- /seed-answer -->", 1)[0]
+
+    assert shown == f"> {seed_answer.text}"
