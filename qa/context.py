@@ -6,10 +6,10 @@ No language model rewrites the question. What the dialogue gives is used directl
   fusion: the title weighting and agreement-adaptive weight of ``qa.ranking`` do not apply here) plus that of the earlier questions (historical query expansion), plus a bonus if it is
   in the document quoted last, more if near the last quotes (a dialogue usually moves on through its
   document);
-- **what to quote**: sentences are scored as for a single question (cosine + coverage of idf-weighted
-  terms), with a share of the earlier questions' vector in the cosine and their content words counting a
-  little in the coverage, so "who said so?" finds what "so" was without the earlier question taking the
-  answer over; a sentence just after the last quote gets a small bonus;
+- **what to quote**: sentences are scored as for a single question (``qa.sentences``: the evidence, and the
+  choice score that orders the quotes), with a share of the earlier questions' vector in the cosine and
+  their content words counting a little in the coverage, so "who said so?" finds what "so" was without the
+  earlier question taking the answer over; a sentence just after the last quote gets a small bonus;
 - **abstention**: the evidence is that sentence score against a threshold calibrated for follow-ups, so an
   unrelated follow-up ("And who won the 2018 World Cup?"), whose own words the documents lack, is still
   refused. Turns the assistant abstained on are left out, so they neither help nor hurt the next question.
