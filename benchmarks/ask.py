@@ -18,6 +18,9 @@ earlier turns as chat messages (questions and the assistant's own answers, as th
 alone, alternately; p50 of both and their ratio, counted once the history is full. Consecutive SQuAD
 questions are about the same article, like a conversation.
 
+Quote choice: ``ask()`` with the default quote choice (``qa.sentences``) and with the quotes ordered by the
+evidence alone (the order before it), alternately; p50 of both and their ratio.
+
 Cold start: ``python app.py`` with the seed index already built, timed from the spawn until the port
 answers HTTP, then until the first answer comes back through the chat API (gradio_client).
 
@@ -216,6 +219,10 @@ def print_tables(r: dict[str, Any]) -> None:
         print(f"\nask() with a {h['turns']}-turn history vs alone ({h['questions']} questions): p50 "
               f"{h['p50_ms']['history']:.1f} ms vs {h['p50_ms']['alone']:.1f} ms (ratio {h['ratio']:.2f}); p95 "
               f"{h['p95_ms']['history']:.1f} ms vs {h['p95_ms']['alone']:.1f} ms")
+    if r.get("quote_choice"):
+        q = r["quote_choice"]
+        print(f"\nask() with the default quote choice vs quotes by the evidence alone ({q['questions']} questions): p50 "
+              f"{q['p50_ms']['default']:.1f} ms vs {q['p50_ms']['before']:.1f} ms (ratio {q['ratio']:.2f})")
     if r.get("cold_start"):
         c = r["cold_start"]
         print(f"\ncold start of `python app.py` (seed index built): port answers after {c['port_answers_seconds']:.1f} s, "
@@ -233,6 +240,24 @@ def print_stages(r: dict[str, Any]) -> None:
     for stage, s in rows:
         print(f"| {stage} | {s['wall']['p50']:.2f} | {s['wall']['p95']:.2f} | {s['cpu']['p50']:.2f} | "
               f"{s['cpu']['p95']:.2f} |")
+
+
+def quote_choice_latency(index: Index, questions: list[str]) -> dict[str, Any]:
+    """``ask(q)`` with the quotes ordered by the evidence alone (the order before ``qa.sentences``' choice score and
+    handover) and with the defaults, alternately on the same index: p50 of both and their ratio."""
+    default = index.settings
+    before = dataclasses.replace(default, quote_order="evidence", quote_handover=False)
+    times: dict[str, list[float]] = {"before": [], "default": []}
+    assistant = Assistant(index)
+    for n, q in enumerate(questions):
+        for name in (("before", "default") if n % 2 else ("default", "before")):
+            index.settings = before if name == "before" else default
+            started = time.perf_counter()
+            assistant.ask(q)
+            times[name].append(1000 * (time.perf_counter() - started))
+    index.settings = default
+    p50 = {name: float(np.percentile(xs, 50)) for name, xs in times.items()}
+    return {"questions": len(questions), "p50_ms": p50, "ratio": p50["default"] / p50["before"]}
 
 
 def main() -> None:
@@ -261,6 +286,7 @@ def main() -> None:
                                   "ask": latency(index, [q.text for q in questions[:args.questions]]),
                                   "cores": os.cpu_count()}
         report["history"] = history_latency(index, [q.text for q in questions[:args.questions]])
+        report["quote_choice"] = quote_choice_latency(index, [q.text for q in questions[:args.questions]])
         report["load_average"] = os.getloadavg()
         if not args.no_cold_start:
             report["cold_start"] = cold_start(Path(tmp))

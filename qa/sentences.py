@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from qa.settings import Settings
 
 MAX_HANDOVERS = 3  # a heading followed by a sub-heading and a question still reaches the answer under them
+LINE_WINDOW = 200  # characters looked at around a sentence to tell whether it is a line of its own
 CLOSING = ".!?:;\"'\u201d\u2019)]"  # characters a sentence (not a heading) ends with
 WH_WORDS = "what which who whom whose when where why how"  # question words: never in an answer's words
 ASKS_DATE = re.compile(r"\b(when|what (year|century|decade|date)|which (year|century|decade))\b", re.IGNORECASE)
@@ -89,9 +90,10 @@ class Focus:
     @classmethod
     def of(cls, question: str, terms: QuestionTerms) -> Focus:
         bm25 = terms.bm25
-        tokens, wh = bm25.tokenize([question, WH_WORDS])
+        tokens, wh_terms = bm25.tokenize([question, WH_WORDS])
+        wh = set(wh_terms)
         asks = DATE if ASKS_DATE.search(question) else NUMBER if ASKS_NUMBER.search(question) else None
-        return cls({t: w for t, w in terms.weights.items() if t not in set(wh)}, frozenset(pairwise(tokens)),
+        return cls({t: w for t, w in terms.weights.items() if t not in wh}, frozenset(pairwise(tokens)),
                    asks, question.lower())
 
     def coverage(self, tokens: list[set[str]]) -> np.ndarray:
@@ -206,9 +208,12 @@ def introduces(text: str, start: int, end: int) -> bool:
         return True
     if sentence[-1] in CLOSING:
         return False
-    before = text[:start].rstrip(" \t")
-    after = text[end:].lstrip(" \t")
-    return (not before or before.endswith("\n")) and (not after or after.startswith("\n"))
+    # Only the few characters around the sentence are looked at: documents can be long.
+    before = text[max(0, start - LINE_WINDOW):start].rstrip(" \t")
+    after = text[end:end + LINE_WINDOW].lstrip(" \t")
+    line_starts = before.endswith("\n") or (not before and start <= LINE_WINDOW)
+    line_ends = after.startswith("\n") or (not after and end + LINE_WINDOW >= len(text))
+    return line_starts and line_ends
 
 
 def following(index: Index, hits: list[Hit], cand: Candidate) -> tuple[int, int] | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from helpers import OFF_TOPIC_QUESTION, SEED_QUESTION
 
 import qa
-from helpers import OFF_TOPIC_QUESTION, SEED_QUESTION
 from qa.bm25 import BM25Index
 from qa.errors import ConfigError
 from qa.scoring import QuestionTerms
@@ -169,3 +169,11 @@ def test_question_phrases_count_in_order(bm25):
 ])
 def test_a_date_or_number_counts_when_the_question_asks_for_one_it_lacks(bm25, question, texts, expected):
     assert focus(question, bm25).typed(texts).tolist() == expected
+
+
+def test_a_heading_far_into_a_long_document_is_found():
+    text = "Intro line.\n" + "Filler sentence here. " * 5000 + "\n\nFees\n\nThe fee is 30 euros."
+    start = text.index("Fees")
+
+    assert introduces(text, start, start + 4)
+    assert not introduces(text, text.index("Filler"), text.index("Filler") + len("Filler sentence here."))
