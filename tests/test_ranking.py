@@ -6,8 +6,19 @@ import pytest
 
 import qa
 from qa.errors import ConfigError
-from qa.ranking import (agreement, bm25_with_title, by_document, candidates, feedback_shares, fuse, rank,
-                        rescored, rm3_scores, rocchio, top_fused)
+from qa.ranking import (
+    agreement,
+    bm25_with_title,
+    by_document,
+    candidates,
+    feedback_shares,
+    fuse,
+    rank,
+    rescored,
+    rm3_scores,
+    rocchio,
+    top_fused,
+)
 
 DOCUMENTS = [
     qa.Document("penguins", "Emperor penguins keep the egg warm on their feet through the Antarctic winter. "
