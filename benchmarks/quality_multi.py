@@ -48,7 +48,16 @@ ROCCHIO = {"prf_chunks": 5, "rocchio_weight": 0.5}
 # Every variant is a change to BASE, the ranking before this comparison (score fusion, dense weight 2, no
 # refinement), so its row does not move when a default changes; "defaults" is Settings() as it is today.
 BASE = {"fusion": "score", "dense_weight": 2.0, "prf_chunks": 0, "rm3_weight": 0.0, "rocchio_weight": 0.0,
-        "title_weight": 0.0, "sentence_mean_weight": 0.0, "doc_weight": 0.0, "agreement_weight": 0.0}
+        "rocchio_feedback": "uniform", "prf_search": True, "title_weight": 0.0, "sentence_mean_weight": 0.0,
+        "doc_weight": 0.0, "agreement_weight": 0.0}
+TITLE_AGREEMENT = {"title_weight": 0.5, "agreement_weight": 2.0}  # the defaults before margin Rocchio
+
+
+def margin_rocchio(chunks: int, weight: float, **more: Any) -> dict[str, Any]:
+    """Title weight 0.5 + agreement +2 + Rocchio over ``chunks`` feedback chunks weighed by their lead."""
+    return {**TITLE_AGREEMENT, "prf_chunks": chunks, "rocchio_weight": weight, "rocchio_feedback": "margin", **more}
+
+
 VARIANTS: dict[str, dict[str, Any] | None] = {
     "bm25 only": {"retrieval": "bm25"},
     "dense only": {"retrieval": "dense"},
@@ -76,6 +85,22 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "dense weight 3": {"dense_weight": 3.0},
     "title 0.5 + agreement +2 + Rocchio light": {"title_weight": 0.5, "agreement_weight": 2.0, "prf_chunks": 3,
                                                  "rocchio_weight": 0.2},
+    # Issue 11: Rocchio variants on top of title 0.5 + agreement +2 (each feedback chunk alike, or by its lead)
+    "t+a + Rocchio (5 chunks, 0.3)": {**TITLE_AGREEMENT, "prf_chunks": 5, "rocchio_weight": 0.3},
+    "t+a + Rocchio (1 chunk, 0.5)": {**TITLE_AGREEMENT, "prf_chunks": 1, "rocchio_weight": 0.5},
+    "t+a + Rocchio (1 chunk, 1.0)": {**TITLE_AGREEMENT, "prf_chunks": 1, "rocchio_weight": 1.0},
+    "t+a + margin Rocchio (3 chunks, 0.3)": margin_rocchio(3, 0.3),
+    "t+a + margin Rocchio (3 chunks, 0.4)": margin_rocchio(3, 0.4),
+    "t+a + margin Rocchio (3 chunks, 0.6)": margin_rocchio(3, 0.6),
+    "t+a + margin Rocchio (5 chunks, 0.5)": margin_rocchio(5, 0.5),
+    "t+a + margin Rocchio (5 chunks, 1.0)": margin_rocchio(5, 1.0),
+    "t+a + dense weight 2.5": {**TITLE_AGREEMENT, "dense_weight": 2.5},
+    "t+a + margin Rocchio (5 chunks, 0.5) + dense weight 2.5": margin_rocchio(5, 0.5, dense_weight=2.5),
+    "t+a + margin Rocchio (3 chunks, 0.6) + dense weight 2.5": margin_rocchio(3, 0.6, dense_weight=2.5),
+    # the same, the second pass re-scoring the first pass's candidates instead of searching again (faster)
+    "t+a + margin Rocchio (3 chunks, 0.4), re-scored": margin_rocchio(3, 0.4, prf_search=False),
+    "t+a + margin Rocchio (3 chunks, 0.6), re-scored": margin_rocchio(3, 0.6, prf_search=False),
+    "t+a + margin Rocchio (5 chunks, 0.5), re-scored": margin_rocchio(5, 0.5, prf_search=False),
 }
 
 

@@ -1,13 +1,16 @@
 """Ranking chunks for a query: both retrievers' candidates, their fusion, and the optional refinements.
 
 A first pass takes the ``CANDIDATES`` best chunks of each retriever and fuses them (``qa.retrieval``).
-Refinements, each off at 0; ``title_weight`` and ``agreement_weight`` are on by default, the others are off
-(README, "Quality": what each one measured and why):
+Refinements, each off at 0; ``title_weight``, ``agreement_weight`` and Rocchio feedback (margin-weighted,
+re-scoring the first pass's candidates) are on by default, the others are off (README, "Quality": what each
+one measured and why):
 
 - pseudo-relevance feedback: the first pass's ``prf_chunks`` best chunks expand the query, for BM25
   with RM3 (their most probable terms join the query, weighted ``rm3_weight`` in all) and for the dense
-  side with Rocchio (their mean sentence vector is added to the query vector, weighted ``rocchio_weight``);
-  a second pass then ranks with the expanded queries;
+  side with Rocchio (their mean sentence vector is added to the query vector, weighted ``rocchio_weight``;
+  ``rocchio_feedback`` "margin" weighs each chunk by how far its first-pass score stands above the best
+  chunk left out, "uniform" weighs them alike); a second pass then ranks with the expanded queries: it
+  re-scores the first pass's candidates, or with ``prf_search`` searches both retrievers again;
 - ``title_weight``: BM25 over the document titles alone (one row per chunk, built in memory on an index's
   first query), added to the BM25 score;
 - ``sentence_mean_weight``: a chunk's dense score is its best sentence's cosine plus this times the mean
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import weakref
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -40,12 +43,14 @@ _title_indexes: weakref.WeakKeyDictionary[Index, BM25Index] = weakref.WeakKeyDic
 
 @dataclass(frozen=True)
 class Candidates:
-    """One pass of both retrievers: chunk rows best first, BM25 scores of every chunk, cosines by row."""
+    """One pass of both retrievers: chunk rows best first, BM25 scores of every chunk, cosines by row, and the
+    candidates' sentence vectors by row (read once, so a feedback pass can score them again)."""
 
     dense: np.ndarray
     bm25: np.ndarray
     bm25_scores: np.ndarray
     cosines: dict[int, float]
+    blocks: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def rank(index: Index, query: str, qvec: np.ndarray, k: int) -> tuple[list[tuple[int, float]], Candidates]:
@@ -60,9 +65,11 @@ def rank(index: Index, query: str, qvec: np.ndarray, k: int) -> tuple[list[tuple
         feedback = top_fused(fused, settings.prf_chunks)
         if settings.rm3_weight > 0:
             bm25_scores = rm3_scores(index, query, feedback, settings)
-        fb_qvec = rocchio(index, qvec, [i for i, _ in feedback], settings.rocchio_weight) \
-            if settings.rocchio_weight > 0 else qvec
-        fused = fuse(candidates(index, fb_qvec, bm25_scores, n), settings)
+        fb_qvec = rocchio(index, qvec, feedback_shares(fused, settings.prf_chunks, settings.rocchio_feedback),
+                          settings.rocchio_weight) if settings.rocchio_weight > 0 else qvec
+        second = candidates(index, fb_qvec, bm25_scores, n) if settings.prf_search \
+            else rescored(index, first, fb_qvec, bm25_scores)
+        fused = fuse(second, settings)
     if settings.doc_weight > 0 and settings.retrieval == "hybrid":
         fused = by_document(index, fused, settings.doc_weight)
     return top_fused(fused, k), first
@@ -80,8 +87,28 @@ def candidates(index: Index, qvec: np.ndarray, bm25_scores: np.ndarray, n: int) 
     """Each retriever's ``n`` best chunks (per the retrieval mode) and the dense score of all of them."""
     dense_idx, bm25_idx = rankings(index, qvec, bm25_scores, n)
     rows = sorted({*dense_idx.tolist(), *bm25_idx.tolist()})
+    blocks = dict(zip(rows, index.chunk_vectors(rows), strict=True))
     return Candidates(dense_idx, bm25_idx, bm25_scores,
-                      index.chunk_similarities(rows, qvec, index.settings.sentence_mean_weight))
+                      similarities(blocks, qvec, index.settings.sentence_mean_weight), blocks)
+
+
+def similarities(blocks: dict[int, np.ndarray], qvec: np.ndarray, mean_weight: float) -> dict[int, float]:
+    """Each chunk's dense score, as ``Index.chunk_similarities``, from its sentence vectors already read."""
+    sims = {i: block @ qvec for i, block in blocks.items()}
+    return {i: float(s.max() + mean_weight * s.mean()) if len(s) else 0.0 for i, s in sims.items()}
+
+
+def rescored(index: Index, first: Candidates, qvec: np.ndarray, bm25_scores: np.ndarray) -> Candidates:
+    """The first pass's candidates scored again with the expanded queries, without searching again.
+
+    Each retriever's ranking is rebuilt among those candidates (as deep as the first pass's), so fusion and
+    the agreement weight see the new scores; a chunk outside the first pass cannot enter.
+    """
+    rows = np.array(sorted(first.cosines), dtype=np.int64)
+    cosines = similarities(first.blocks, qvec, index.settings.sentence_mean_weight)
+    dense = rows[np.lexsort((rows, -np.array([cosines[i] for i in rows.tolist()])))][:len(first.dense)]
+    bm25 = rows[np.lexsort((rows, -bm25_scores[rows]))]
+    return Candidates(dense, bm25[bm25_scores[bm25] > 0][:len(first.bm25)], bm25_scores, cosines, first.blocks)
 
 
 def fuse(found: Candidates, settings: Settings) -> dict[int, float]:
@@ -141,13 +168,32 @@ def rm3_scores(index: Index, query: str, feedback: list[tuple[int, float]], sett
     return index.bm25.weighted_scores(dict(terms))
 
 
-def rocchio(index: Index, qvec: np.ndarray, rows: list[int], weight: float) -> np.ndarray:
-    """The query vector plus ``weight`` times the feedback chunks' mean sentence vector, unit length again."""
-    blocks = index.chunk_vectors(rows)
-    means = [block.mean(axis=0) for block in blocks if len(block)]
-    if not means:
+def feedback_shares(fused: dict[int, float], n: int, how: str) -> list[tuple[int, float]]:
+    """The ``n`` best candidates, each with its share of the feedback (shares sum to 1).
+
+    ``"uniform"``: equal shares. ``"margin"``: shares in proportion to how far each score stands above the
+    best candidate left out (the ``n+1``-th), so a chunk far ahead of the rest dominates the feedback and a
+    flat top spreads it; equal shares when there is no such candidate or no margin.
+    """
+    ranked = top_fused(fused, n + 1)
+    chosen = ranked[:n]
+    margins = [score - ranked[n][1] for _, score in chosen] if how == "margin" and len(ranked) > n else []
+    total = sum(margins)
+    if total <= 0:
+        return [(i, 1.0 / len(chosen)) for i, _ in chosen]
+    return [(i, m / total) for (i, _), m in zip(chosen, margins, strict=True)]
+
+
+def rocchio(index: Index, qvec: np.ndarray, feedback: list[tuple[int, float]], weight: float) -> np.ndarray:
+    """The query vector plus ``weight`` times the feedback chunks' mean sentence vector, unit length again.
+
+    ``feedback`` holds (chunk row, share): the centroid weighs each chunk's mean sentence vector by its share.
+    """
+    blocks = index.chunk_vectors([i for i, _ in feedback])
+    pairs = [(block.mean(axis=0), share) for block, (_, share) in zip(blocks, feedback, strict=True) if len(block)]
+    if not pairs:
         return qvec
-    centroid = np.mean(means, axis=0)
+    centroid = np.sum([mean * share for mean, share in pairs], axis=0)
     moved = qvec + weight * centroid / (np.linalg.norm(centroid) or 1.0)
     return (moved / (np.linalg.norm(moved) or 1.0)).astype(qvec.dtype)
 

@@ -15,6 +15,7 @@ BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("score", "rrf")
 QUOTE_ORDERS = ("choice", "evidence")
+ROCCHIO_FEEDBACK = ("uniform", "margin")  # how the feedback chunks share the Rocchio centroid
 FAISS_INDEXES = ("auto", "flat", "ivf", "ivfpq", "hnsw")
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # where documents are embedded (qa.embedding.resolve_device)
 
@@ -36,12 +37,15 @@ class Settings:
     dense_weight: float = 2.0  # chosen on even-numbered SQuAD dev articles (benchmarks/quality.py)
     rrf_k: int = 60  # reciprocal rank fusion constant, when fusion == "rrf"
     retrieval: str = "hybrid"  # "hybrid", "dense" or "bm25" (the single ones are for comparison)
-    # Ranking refinements (qa/ranking.py; each off at 0), measured by benchmarks/quality_multi.py; the two on
+    # Ranking refinements (qa/ranking.py; each off at 0), measured by benchmarks/quality_multi.py; the ones on
     # by default helped NFCorpus dev and were neutral on SQuAD's tuning articles (README, "Quality"):
-    prf_chunks: int = 0  # pseudo-relevance feedback: first-pass chunks that expand the query
+    prf_chunks: int = 3  # pseudo-relevance feedback: first-pass chunks that expand the query
     prf_terms: int = 10  # RM3: expansion terms taken from the feedback chunks
     rm3_weight: float = 0.0  # RM3: share of the BM25 query given to the expansion terms
-    rocchio_weight: float = 0.0  # Rocchio: weight of the feedback chunks' mean vector added to the query vector
+    rocchio_weight: float = 0.4  # Rocchio: weight of the feedback chunks' mean vector added to the query vector
+    # Rocchio: "margin" weighs each feedback chunk by how far its score leads the first chunk left out; "uniform"
+    rocchio_feedback: str = "margin"
+    prf_search: bool = False  # feedback's second pass searches again (True) or re-scores the first pass's candidates
     title_weight: float = 0.5  # BM25 over document titles alone, added to the BM25 score with this weight
     sentence_mean_weight: float = 0.0  # a chunk's dense score: best sentence cosine + this x mean cosine
     doc_weight: float = 0.0  # a chunk gains this x the best score of another chunk of its document
@@ -99,6 +103,9 @@ class Settings:
             raise ConfigError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, got {self.retrieval!r}")
         if self.fusion not in FUSIONS:
             raise ConfigError(f"fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
+        if self.rocchio_feedback not in ROCCHIO_FEEDBACK:
+            raise ConfigError(f"rocchio_feedback must be one of {', '.join(ROCCHIO_FEEDBACK)}, "
+                              f"got {self.rocchio_feedback!r}")
         if self.upload_max_mb <= 0:
             raise ConfigError(f"upload_max_mb must be more than 0, got {self.upload_max_mb}")
         if self.upload_max_files < 1:

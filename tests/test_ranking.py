@@ -6,7 +6,19 @@ import pytest
 
 import qa
 from qa.errors import ConfigError
-from qa.ranking import agreement, bm25_with_title, by_document, rank, rm3_scores, rocchio
+from qa.ranking import (
+    agreement,
+    bm25_with_title,
+    by_document,
+    candidates,
+    feedback_shares,
+    fuse,
+    rank,
+    rescored,
+    rm3_scores,
+    rocchio,
+    top_fused,
+)
 
 DOCUMENTS = [
     qa.Document("penguins", "Emperor penguins keep the egg warm on their feet through the Antarctic winter. "
@@ -62,10 +74,84 @@ def test_rocchio_moves_the_query_vector_toward_the_prf_chunks(index):
     row = row_of(index, "penguins")
     centroid = index.vectors[index.sentence_ptr[row]:index.sentence_ptr[row + 1]].mean(axis=0)
 
-    moved = rocchio(index, qvec, [row], 0.5)
+    moved = rocchio(index, qvec, [(row, 1.0)], 0.5)
 
     assert np.linalg.norm(moved) == pytest.approx(1.0, abs=1e-5)
     assert moved @ centroid > qvec @ centroid
+
+
+def shares(feedback: list[tuple[int, float]]) -> tuple[list[int], list[float]]:
+    return [i for i, _ in feedback], [share for _, share in feedback]
+
+
+def test_margin_feedback_shares_follow_each_chunks_lead_over_the_first_left_out():
+    fused = {7: 3.0, 8: 2.0, 9: 1.5, 4: 1.0}
+
+    assert shares(feedback_shares(fused, 3, "margin")) == ([7, 8, 9], pytest.approx([4 / 7, 2 / 7, 1 / 7]))
+    assert shares(feedback_shares(fused, 3, "uniform")) == ([7, 8, 9], pytest.approx([1 / 3, 1 / 3, 1 / 3]))
+
+
+def test_margin_feedback_falls_back_to_equal_shares_without_a_lead():
+    assert shares(feedback_shares({1: 0.5, 2: 0.5, 3: 0.5}, 2, "margin")) == ([1, 2], [0.5, 0.5])  # ties
+    assert shares(feedback_shares({1: 0.9, 2: 0.5}, 2, "margin")) == ([1, 2], [0.5, 0.5])  # none left out
+
+
+def test_margin_feedback_moves_the_query_further_toward_the_leading_chunk(index):
+    question = "Where do emperor penguins keep their egg in winter?"
+    qvec = index.embedder.encode_query(question)
+    with_settings(index)
+    fused = fuse(candidates(index, qvec, bm25_with_title(index, question), len(index.chunks)), index.settings)
+    lead = top_fused(fused, 1)[0][0]
+    centroid = index.vectors[index.sentence_ptr[lead]:index.sentence_ptr[lead + 1]].mean(axis=0)
+
+    margin = rocchio(index, qvec, feedback_shares(fused, 2, "margin"), 0.5)
+    uniform = rocchio(index, qvec, feedback_shares(fused, 2, "uniform"), 0.5)
+
+    assert index.chunks[lead].doc_id == "penguins"
+    assert margin @ centroid > uniform @ centroid
+
+
+def test_rank_runs_its_second_pass_with_the_margin_weighted_query(index):
+    with_settings(index, prf_chunks=2, rocchio_weight=0.5, rocchio_feedback="margin")
+    question = "Where do emperor penguins keep their egg in winter?"
+    qvec = index.embedder.encode_query(question)
+    bm25 = bm25_with_title(index, question)
+    n = len(index.chunks)
+    moved = rocchio(index, qvec, feedback_shares(fuse(candidates(index, qvec, bm25, n), index.settings), 2,
+                                                 "margin"), 0.5)
+
+    ranked, _ = rank(index, question, qvec, n)
+
+    assert ranked == top_fused(fuse(candidates(index, moved, bm25, n), index.settings), n)
+
+
+def test_re_scoring_scores_the_first_pass_candidates_with_the_moved_query_and_adds_none(index):
+    with_settings(index)
+    question = "Where do emperor penguins keep their egg in winter?"
+    qvec = index.embedder.encode_query(question)
+    bm25 = bm25_with_title(index, question)
+    first = candidates(index, qvec, bm25, 2)  # two per retriever: some chunks are left out
+    moved = rocchio(index, qvec, [(row_of(index, "volcano"), 1.0)], 1.0)
+
+    again = rescored(index, first, moved, bm25)
+
+    assert set(again.cosines) == set(first.cosines) and len(first.cosines) < len(index.chunks)
+    assert again.cosines == pytest.approx(index.chunk_similarities(sorted(first.cosines), moved))
+    assert again.cosines != pytest.approx(first.cosines)
+    assert [again.cosines[i] for i in again.dense.tolist()] == sorted(again.cosines.values(), reverse=True)[:2]
+    assert again.bm25.tolist() == first.bm25.tolist()  # BM25 unchanged without RM3
+
+
+def test_with_every_chunk_a_candidate_re_scoring_ranks_as_searching_again(index):
+    question = "Where do emperor penguins keep their egg in winter?"
+    qvec = index.embedder.encode_query(question)
+    changes = {"prf_chunks": 2, "rocchio_weight": 0.5, "rocchio_feedback": "margin"}
+
+    searched, _ = rank(with_settings(index, prf_search=True, **changes), question, qvec, len(index.chunks))
+    scored, _ = rank(with_settings(index, prf_search=False, **changes), question, qvec, len(index.chunks))
+
+    assert [i for i, _ in scored] == [i for i, _ in searched]
+    assert [s for _, s in scored] == pytest.approx([s for _, s in searched])
 
 
 def test_title_weight_lifts_a_document_whose_title_holds_the_words(index):
@@ -110,12 +196,12 @@ def test_every_refinement_on_still_ranks_the_answering_document_first(index):
     assert first.cosines[best] == pytest.approx(float(sims.max() + 0.5 * sims.mean()))
 
 
-def test_the_defaults_keep_title_weight_and_agreement_and_leave_the_rest_off():
+def test_the_defaults_keep_title_weight_agreement_and_margin_rocchio_and_leave_the_rest_off():
     settings = qa.Settings()
 
     assert (settings.title_weight, settings.agreement_weight) == (0.5, 2.0)
-    assert (settings.prf_chunks, settings.rm3_weight, settings.rocchio_weight, settings.sentence_mean_weight,
-            settings.doc_weight) == (0, 0, 0, 0, 0)
+    assert (settings.prf_chunks, settings.rocchio_weight, settings.rocchio_feedback) == (3, 0.4, "margin")
+    assert (settings.rm3_weight, settings.sentence_mean_weight, settings.doc_weight) == (0, 0, 0)
 
 
 @pytest.mark.parametrize("name, value, message", [
@@ -123,7 +209,16 @@ def test_the_defaults_keep_title_weight_and_agreement_and_leave_the_rest_off():
     ("rm3_weight", 1.5, "rm3_weight is a share of the query (0 to 1), got 1.5"),
     ("prf_terms", 0, "prf_terms must be at least 1, got 0"),
     ("doc_weight", -1.0, "doc_weight must be 0 or more, got -1.0"),
+    ("rocchio_feedback", "best", "rocchio_feedback must be one of uniform, margin, got 'best'"),
 ])
 def test_a_bad_refinement_setting_is_refused_naming_it(name, value, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         qa.Settings(**{name: value})
+
+
+def test_feedback_settings_read_the_environment_and_refuse_a_bad_value_naming_it():
+    settings = qa.Settings.from_env({"QA_ROCCHIO_FEEDBACK": "uniform", "QA_PRF_SEARCH": "yes"})
+    assert (settings.rocchio_feedback, settings.prf_search) == ("uniform", True)
+
+    with pytest.raises(ConfigError, match="rocchio_feedback must be one of uniform, margin, got 'lead'"):
+        qa.Settings.from_env({"QA_ROCCHIO_FEEDBACK": "lead"})
