@@ -18,8 +18,8 @@ earlier turns as chat messages (questions and the assistant's own answers, as th
 alone, alternately; p50 of both and their ratio, counted once the history is full. Consecutive SQuAD
 questions are about the same article, like a conversation.
 
-Quote choice: ``ask()`` with the default quote choice (``qa.sentences``) and with the quotes ordered by the
-evidence alone (the order before it), alternately; p50 of both and their ratio.
+Variants: ``ask()`` with the defaults and with each of ``VARIANTS`` (the quotes ordered by the evidence alone,
+no Rocchio feedback, neither), round-robin on the same index; p50 of each and its ratio to the defaults'.
 
 Cold start: ``python app.py`` with the seed index already built, timed from the spawn until the port
 answers HTTP, then until the first answer comes back through the chat API (gradio_client).
@@ -219,10 +219,12 @@ def print_tables(r: dict[str, Any]) -> None:
         print(f"\nask() with a {h['turns']}-turn history vs alone ({h['questions']} questions): p50 "
               f"{h['p50_ms']['history']:.1f} ms vs {h['p50_ms']['alone']:.1f} ms (ratio {h['ratio']:.2f}); p95 "
               f"{h['p95_ms']['history']:.1f} ms vs {h['p95_ms']['alone']:.1f} ms")
-    if r.get("quote_choice"):
-        q = r["quote_choice"]
-        print(f"\nask() with the default quote choice vs quotes by the evidence alone ({q['questions']} questions): p50 "
-              f"{q['p50_ms']['default']:.1f} ms vs {q['p50_ms']['before']:.1f} ms (ratio {q['ratio']:.2f})")
+    if r.get("variants"):
+        v = r["variants"]
+        print(f"\nask() p50 with the defaults and variants, asked round-robin ({v['questions']} questions each):\n")
+        print("| settings | p50 ms | ratio to the defaults |\n|---|---|---|")
+        for name, ms in v["p50_ms"].items():
+            print(f"| {name} | {ms:.1f} | {v['ratio_to_defaults'][name]:.2f} |")
     if r.get("cold_start"):
         c = r["cold_start"]
         print(f"\ncold start of `python app.py` (seed index built): port answers after {c['port_answers_seconds']:.1f} s, "
@@ -242,22 +244,34 @@ def print_stages(r: dict[str, Any]) -> None:
               f"{s['cpu']['p95']:.2f} |")
 
 
-def quote_choice_latency(index: Index, questions: list[str]) -> dict[str, Any]:
-    """``ask(q)`` with the quotes ordered by the evidence alone (the order before ``qa.sentences``' choice score and
-    handover) and with the defaults, alternately on the same index: p50 of both and their ratio."""
+# Compared with the defaults in one run, asked alternately (the machine's speed drifts between runs).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "quotes by the evidence alone (no choice score, no handover)": {"quote_order": "evidence",
+                                                                    "quote_handover": False},
+    "no Rocchio feedback": {"prf_chunks": 0, "rocchio_weight": 0.0},
+    "before both": {"quote_order": "evidence", "quote_handover": False, "prf_chunks": 0, "rocchio_weight": 0.0},
+}
+
+
+def variant_latency(index: Index, questions: list[str]) -> dict[str, Any]:
+    """``ask(q)`` with the defaults and with each of ``VARIANTS``, round-robin on the same index: p50 of each
+    and its ratio to the defaults'."""
     default = index.settings
-    before = dataclasses.replace(default, quote_order="evidence", quote_handover=False)
-    times: dict[str, list[float]] = {"before": [], "default": []}
+    settings = {"defaults": default, **{name: dataclasses.replace(default, **change)
+                                        for name, change in VARIANTS.items()}}
+    times: dict[str, list[float]] = {name: [] for name in settings}
     assistant = Assistant(index)
+    names = list(settings)
     for n, q in enumerate(questions):
-        for name in (("before", "default") if n % 2 else ("default", "before")):
-            index.settings = before if name == "before" else default
+        for name in names[n % len(names):] + names[:n % len(names)]:
+            index.settings = settings[name]
             started = time.perf_counter()
             assistant.ask(q)
             times[name].append(1000 * (time.perf_counter() - started))
     index.settings = default
     p50 = {name: float(np.percentile(xs, 50)) for name, xs in times.items()}
-    return {"questions": len(questions), "p50_ms": p50, "ratio": p50["default"] / p50["before"]}
+    return {"questions": len(questions), "p50_ms": p50,
+            "ratio_to_defaults": {name: p50[name] / p50["defaults"] for name in p50}}
 
 
 def main() -> None:
@@ -286,7 +300,7 @@ def main() -> None:
                                   "ask": latency(index, [q.text for q in questions[:args.questions]]),
                                   "cores": os.cpu_count()}
         report["history"] = history_latency(index, [q.text for q in questions[:args.questions]])
-        report["quote_choice"] = quote_choice_latency(index, [q.text for q in questions[:args.questions]])
+        report["variants"] = variant_latency(index, [q.text for q in questions[:args.questions]])
         report["load_average"] = os.getloadavg()
         if not args.no_cold_start:
             report["cold_start"] = cold_start(Path(tmp))
