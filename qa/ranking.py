@@ -1,9 +1,10 @@
 """Ranking chunks for a query: both retrievers' candidates, their fusion, and the optional refinements.
 
 A first pass takes the ``CANDIDATES`` best chunks of each retriever and fuses them (``qa.retrieval``).
-Refinements, each off at 0; ``title_weight``, ``agreement_weight`` and Rocchio feedback (margin-weighted,
-re-scoring the first pass's candidates) are on by default, the others are off (README, "Quality": what each
-one measured and why):
+Refinements, each off at 0; ``title_weight`` and ``agreement_weight`` are on by default, the others are off
+(README, "Quality": what each one measured and why). Rocchio feedback is ready to turn on with
+``rocchio_weight`` alone (``prf_chunks`` 3, margin-weighted, re-scoring the first pass's candidates): it helps
+collections with many relevant documents a question (NFCorpus) and costs those with one (SQuAD):
 
 - pseudo-relevance feedback: the first pass's ``prf_chunks`` best chunks expand the query, for BM25
   with RM3 (their most probable terms join the query, weighted ``rm3_weight`` in all) and for the dense

@@ -38,11 +38,13 @@ class Settings:
     rrf_k: int = 60  # reciprocal rank fusion constant, when fusion == "rrf"
     retrieval: str = "hybrid"  # "hybrid", "dense" or "bm25" (the single ones are for comparison)
     # Ranking refinements (qa/ranking.py; each off at 0), measured by benchmarks/quality_multi.py; the ones on
-    # by default helped NFCorpus dev and were neutral on SQuAD's tuning articles (README, "Quality"):
+    # by default helped NFCorpus dev and were neutral on SQuAD's tuning articles (README, "Quality"). Rocchio
+    # feedback is off: it helps NFCorpus but costs all of SQuAD dev R@5 (README); QA_ROCCHIO_WEIGHT=0.4 turns
+    # it on (margin-weighted over prf_chunks = 3 chunks, re-scored) for collections with many relevant documents.
     prf_chunks: int = 3  # pseudo-relevance feedback: first-pass chunks that expand the query
     prf_terms: int = 10  # RM3: expansion terms taken from the feedback chunks
     rm3_weight: float = 0.0  # RM3: share of the BM25 query given to the expansion terms
-    rocchio_weight: float = 0.4  # Rocchio: weight of the feedback chunks' mean vector added to the query vector
+    rocchio_weight: float = 0.0  # Rocchio: weight of the feedback chunks' mean vector added to the query vector
     # Rocchio: "margin" weighs each feedback chunk by how far its score leads the first chunk left out; "uniform"
     rocchio_feedback: str = "margin"
     prf_search: bool = False  # feedback's second pass searches again (True) or re-scores the first pass's candidates

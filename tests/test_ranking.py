@@ -196,11 +196,12 @@ def test_every_refinement_on_still_ranks_the_answering_document_first(index):
     assert first.cosines[best] == pytest.approx(float(sims.max() + 0.5 * sims.mean()))
 
 
-def test_the_defaults_keep_title_weight_agreement_and_margin_rocchio_and_leave_the_rest_off():
+def test_the_defaults_keep_title_weight_and_agreement_and_rocchio_is_one_setting_away():
     settings = qa.Settings()
 
     assert (settings.title_weight, settings.agreement_weight) == (0.5, 2.0)
-    assert (settings.prf_chunks, settings.rocchio_weight, settings.rocchio_feedback) == (3, 0.4, "margin")
+    assert settings.rocchio_weight == 0  # off: it costs SQuAD dev R@5 (README, "Margin-weighted Rocchio feedback")
+    assert (settings.prf_chunks, settings.rocchio_feedback, settings.prf_search) == (3, "margin", False)
     assert (settings.rm3_weight, settings.sentence_mean_weight, settings.doc_weight) == (0, 0, 0)
 
 
