@@ -37,11 +37,14 @@ class QuestionTerms:
 
     def coverage(self, texts: list[str]) -> list[float]:
         """Share of the question's idf mass that each text contains (0..1)."""
+        return self.coverage_of([set(tokens) for tokens in self.bm25.tokenize(texts)])
+
+    def coverage_of(self, token_sets: list[set[str]]) -> list[float]:
+        """``coverage`` of texts already tokenized (``bm25.tokenize``), as sets of terms."""
         total = sum(self.weights.values())
         if not total:
-            return [0.0] * len(texts)
-        return [sum(self.weights.get(t, 0.0) for t in set(tokens)) / total
-                for tokens in self.bm25.tokenize(texts)]
+            return [0.0] * len(token_sets)
+        return [sum(self.weights.get(t, 0.0) for t in tokens) / total for tokens in token_sets]
 
 
 def sentence_score(similarity: float, coverage: float) -> float:

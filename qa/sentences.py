@@ -36,7 +36,6 @@ from qa.retrieval import Hit
 from qa.scoring import QuestionTerms, sentence_score
 
 if TYPE_CHECKING:
-    from qa.bm25 import BM25Index
     from qa.index import Index
     from qa.settings import Settings
 
@@ -142,25 +141,29 @@ def candidates(index: Index, hits: list[Hit], vector: np.ndarray, terms: Questio
             found.setdefault((hit.doc_id, start, end), (hit.text[start - hit.start:end - hit.start], sim, share, before))
     rows = list(found.values())
     texts = [text for text, _, _, _ in rows]
-    evidence = [sentence_score(sim, cov) for (_, sim, _, _), cov in zip(rows, terms.coverage(texts), strict=True)]
-    choice = evidence if index.settings.quote_order == "evidence" else \
-        choice_scores(index.settings, Focus.of(question, terms), index.bm25, rows).tolist()
+    # Each distinct text is tokenized once: a sentence is usually also the "sentence before" of the next one.
+    distinct = list(dict.fromkeys([*texts, *(before for _, _, _, before in rows)]))
+    ordered = dict(zip(distinct, index.bm25.tokenize(distinct), strict=True))
+    scores = [sentence_score(sim, cov) for (_, sim, _, _), cov in
+              zip(rows, terms.coverage_of([set(ordered[text]) for text in texts]), strict=True)]
+    choice = scores if index.settings.quote_order == "evidence" else \
+        choice_scores(index.settings, Focus.of(question, terms), ordered, rows).tolist()
     extra = [bonus(doc, start) if bonus else 0.0 for doc, start, _ in found]
     return [Candidate(text, doc, start, end, ev + more, ch + more)
-            for (doc, start, end), text, ev, ch, more in zip(found, texts, evidence, choice, extra, strict=True)]
+            for (doc, start, end), text, ev, ch, more in zip(found, texts, scores, choice, extra, strict=True)]
 
 
-def choice_scores(settings: Settings, focus: Focus, bm25: BM25Index,
+def choice_scores(settings: Settings, focus: Focus, ordered: dict[str, list[str]],
                   rows: list[tuple[str, float, float, str]]) -> np.ndarray:
-    """The choice score (module docstring) of each (text, cosine, passage share, sentence before)."""
-    ordered = bm25.tokenize([text for text, _, _, _ in rows] + [before for _, _, _, before in rows])
-    tokens = [set(t) for t in ordered]
-    mine, before = tokens[:len(rows)], tokens[len(rows):]
+    """The choice score (module docstring) of each (text, cosine, passage share, sentence before); ``ordered``
+    holds every text's terms in order (``bm25.tokenize``)."""
+    mine = [set(ordered[text]) for text, _, _, _ in rows]
+    before = [set(ordered[text]) for _, _, _, text in rows]
     cosine = np.array([sim for _, sim, _, _ in rows])
     passage = np.array([share for _, _, share, _ in rows])
     return (cosine + settings.quote_coverage_weight * focus.coverage(mine)
             + settings.quote_context_weight * focus.context_gain(mine, before)
-            + settings.quote_phrase_weight * focus.phrases(ordered[:len(rows)])
+            + settings.quote_phrase_weight * focus.phrases([ordered[text] for text, _, _, _ in rows])
             + settings.quote_type_weight * focus.typed([text for text, _, _, _ in rows])
             + settings.quote_passage_weight * passage)
 
