@@ -40,7 +40,8 @@ class QuoteOut(BaseModel):
     doc_id: str
     start: int
     end: int
-    score: float
+    score: float = Field(description="The score quotes are ordered by (qa.sentences' choice score); the answer's "
+                                     "confidence is the separate evidence abstention is decided on.")
     citation: int = Field(description="The [n] marker it is shown with: the citation's number.")
 
 
