@@ -8,10 +8,10 @@ import logging
 import os
 import sys
 
-from qa.cli import configure_logging
+from qa.cli.options import configure_logging
 from qa.errors import QAError
+from qa.serve.server import env_port, serve
 from qa.settings import Settings
-from qa.webapp import env_port, serve
 
 if __name__ == "__main__":
     configure_logging(logging.INFO)

@@ -44,17 +44,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 from common import DEFAULT_SQUAD, write_report  # noqa: E402
 
-import numpy as np  # noqa: E402
-
 from qa import Settings, build_index, load_index  # noqa: E402
-from qa.answer import Assistant  # noqa: E402
-from qa.evaluation import load_squad  # noqa: E402
-from qa.dense import build_dense  # noqa: E402
-from qa.index import Index  # noqa: E402
-from qa.ranking import CANDIDATES, Candidates, bm25_with_title, fuse, top_rows  # noqa: E402
-from qa.retrieval import top_fused  # noqa: E402
+from qa.answer.assistant import Assistant  # noqa: E402
+from qa.eval.evaluation import load_squad  # noqa: E402
+from qa.index.index import Index  # noqa: E402
+from qa.retrieve.dense import build_dense  # noqa: E402
+from qa.retrieve.fusion import top_fused
+from qa.retrieve.ranking import CANDIDATES, Candidates, bm25_with_title, fuse, top_rows  # noqa: E402
 
 STAGES = ("embed query", "dense search", "bm25", "fusion", "answer")
 
@@ -105,18 +104,18 @@ def staged(index: Index, assistant: Assistant, question: str) -> dict[str, tuple
         times[stage] = 1000 * (now[0] - clock[0]), 1000 * (now[1] - clock[1])
         clock = now
 
-    question = assistant._check(question)
+    question = assistant.check_question(question)
     qvec = index.embedder.encode_query(question)
     lap("embed query")
     n = min(max(CANDIDATES, k), len(index.chunks))
-    dense_idx = index._dense_ranking(qvec, n)
+    dense_idx = index.dense_ranking(qvec, n)
     lap("dense search")
     bm25_scores = bm25_with_title(index, question)
     bm25_idx = top_rows(bm25_scores, n)
     lap("bm25")
     cosines = index.chunk_similarities(sorted({*dense_idx.tolist(), *bm25_idx.tolist()}), qvec)
     fused = top_fused(fuse(Candidates(dense_idx, bm25_idx, bm25_scores, cosines), index.settings), k)
-    hits = [index._hit(i, score, rank, cosines[i], float(bm25_scores[i]))
+    hits = [index.hit(i, score, rank, cosines[i], float(bm25_scores[i]))
             for rank, (i, score) in enumerate(fused, start=1)]
     lap("fusion")
     assistant.answer(question, hits[:k], qvec)

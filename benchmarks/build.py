@@ -42,10 +42,12 @@ sys.path.insert(0, str(ROOT))
 from common import DEFAULT_SQUAD, write_report  # noqa: E402
 
 from qa import Settings, build_index  # noqa: E402
-from qa.chunking import chunk_documents  # noqa: E402
-from qa.embedding import Embedder, resolve_device  # noqa: E402
-from qa.evaluation import load_squad  # noqa: E402
-from qa.index import chunk_input  # noqa: E402
+from qa.eval.evaluation import load_squad  # noqa: E402
+from qa.ingest.chunking import (
+    chunk_documents,  # noqa: E402
+    chunk_input,
+)
+from qa.retrieve.embedding import Embedder, resolve_device  # noqa: E402
 
 VARIANTS = ("build", "encode", "encode, build's batches", "build int8", "encode int8")
 

@@ -4,9 +4,9 @@
 
 All documents of the file are indexed together once (kept in ``--cache`` for later runs). Every dialogue is
 replayed in turn order three ways: ``off`` (each question alone, as before conversations), ``naive`` (the
-user's previous 3 questions prepended) and ``on`` (the default: ``qa.context``), with the assistant's own
+user's previous 3 questions prepended) and ``on`` (the default: ``qa.retrieve.context``), with the assistant's own
 earlier answers as the history (the file's README gives the protocol). First turns and follow-ups are
-reported apart, for all dialogues and for the tuning / held-out halves (``qa.conversation_eval.tuning_half``).
+reported apart, for all dialogues and for the tuning / held-out halves (``qa.eval.conversations.tuning_half``).
 
 Abstention check: after the first turn of each dialogue the assistant answered, a SQuAD dev question (about
 something else; a fixed random sample) is asked as the follow-up; the share refused is reported, next to the
@@ -30,15 +30,14 @@ sys.path.insert(0, str(ROOT))
 from common import DEFAULT_SQUAD, RESULTS, write_report  # noqa: E402
 
 from qa import Settings  # noqa: E402
-from qa.answer import Assistant  # noqa: E402
-from qa.context import ask_in_context  # noqa: E402
-from qa.conversation import turns_from_answers  # noqa: E402
-from qa.conversation_eval import format_table, load_conversations, replay, tables, tuning_half  # noqa: E402
-from qa.evaluation import load_squad, prepare_index  # noqa: E402
-from qa.index import Index  # noqa: E402
+from qa.answer.assistant import Assistant  # noqa: E402
+from qa.answer.turns import turns_from_answers
+from qa.eval.conversations import format_table, load_conversations, replay, tables, tuning_half  # noqa: E402
+from qa.eval.evaluation import load_squad, prepare_index  # noqa: E402
+from qa.index.index import Index  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "eval" / "doc2dial-dev"
-MODES = {"off": "asked alone", "naive": "previous 3 questions prepended", "on": "default (qa.context)"}
+MODES = {"off": "asked alone", "naive": "previous 3 questions prepended", "on": "default (qa.retrieve.context)"}
 
 
 def off_topic_refusals(index: Index, dialogues: list[list[Any]], squad: Path) -> dict[str, Any]:
@@ -49,7 +48,7 @@ def off_topic_refusals(index: Index, dialogues: list[list[Any]], squad: Path) ->
     firsts = [assistant.ask(d[0].question) for d in dialogues]
     pairs = [(q, a, tuning_half(d[0].dial_id)) for q, a, d in zip(sample, firsts, dialogues, strict=True)
              if not a.abstained]
-    refused = [(ask_in_context(assistant, q, turns_from_answers([a])).abstained, tune) for q, a, tune in pairs]
+    refused = [(assistant.follow_up(q, turns_from_answers([a])).abstained, tune) for q, a, tune in pairs]
     alone = [assistant.ask(q).abstained for q, _, _ in pairs]
 
     def share(flags: list[bool]) -> float:

@@ -28,8 +28,8 @@ from common import DEFAULT_SQUAD, write_report  # noqa: E402
 from update import hits, write_corpus  # noqa: E402
 
 from qa import Assistant, Settings, build_index  # noqa: E402
-from qa.embedding import Embedder  # noqa: E402
-from qa.library import DocumentLibrary  # noqa: E402
+from qa.library.manager import DocumentLibrary  # noqa: E402
+from qa.retrieve.embedding import Embedder  # noqa: E402
 
 
 def run(squad: Path, n: int, n_queries: int) -> dict[str, Any]:

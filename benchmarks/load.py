@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-
 from common import write_report  # noqa: E402
+
 from qa import Assistant, Settings, open_index  # noqa: E402
-from qa.webapp import create_demo  # noqa: E402
+from qa.serve.webapp import create_demo  # noqa: E402
 
 QUESTIONS = [
     "What is China's position on Kosovo?",

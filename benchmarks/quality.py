@@ -25,13 +25,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 from common import DEFAULT_SQUAD, write_report  # noqa: E402
 
-import numpy as np  # noqa: E402
-
 from qa import Settings, build_index  # noqa: E402
-from qa.answer import Assistant  # noqa: E402
-from qa.evaluation import EvalQuestion, answer_metrics, load_squad, ranking_metrics, run_questions  # noqa: E402
+from qa.answer.assistant import Assistant  # noqa: E402
+from qa.eval.evaluation import EvalQuestion, answer_metrics, load_squad, ranking_metrics, run_questions  # noqa: E402
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "bm25 only": {"retrieval": "bm25"},

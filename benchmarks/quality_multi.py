@@ -12,7 +12,7 @@ Each collection has a part that settings are chosen on and a part that no choice
 
 Each collection's index is built once with the default index settings and saved under ``--cache`` (reused
 by later runs while the documents and settings are the same); the questions are encoded once, in one batch.
-The variants differ only at query time (``Settings`` fields read by ``qa.ranking``), so they rank exactly the
+The variants differ only at query time (``Settings`` fields read by ``qa.retrieve.ranking``), so they rank exactly the
 same chunks. Latencies leave the query encoding out.
 
 Prints one table and writes benchmarks/results/quality_multi.json.
@@ -31,16 +31,22 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 from common import DEFAULT_SQUAD, RESULTS, write_report  # noqa: E402
 
-import numpy as np  # noqa: E402
-
 from qa import Settings  # noqa: E402
-from qa.answer import Assistant  # noqa: E402
-from qa.documents import Document  # noqa: E402
-from qa.evaluation import (EvalQuestion, answer_metrics, load_beir, load_squad, prepare_index,  # noqa: E402
-                           ranking_metrics, run_questions)
-from qa.index import Index  # noqa: E402
+from qa.answer.assistant import Assistant  # noqa: E402
+from qa.eval.evaluation import (  # noqa: E402
+    EvalQuestion,
+    answer_metrics,
+    load_beir,
+    load_squad,
+    prepare_index,
+    ranking_metrics,
+    run_questions,
+)
+from qa.index.index import Index  # noqa: E402
+from qa.ingest.documents import Document  # noqa: E402
 
 EVAL = DEFAULT_SQUAD.parent.parent  # ../shared/eval beside the project
 RM3 = {"prf_chunks": 10, "prf_terms": 10, "rm3_weight": 0.3}

@@ -2,7 +2,7 @@
 
     python benchmarks/quantize_eval.py [--limit N]
 
-Runs ``qa.evaluation.evaluate`` (what `qa eval DATASET --json [--quantize]` runs) twice in this process,
+Runs ``qa.eval.evaluation.evaluate`` (what `qa eval DATASET --json [--quantize]` runs) twice in this process,
 plain then with ``Settings(quantize=True)``, each building its own in-memory index of the 2,067 paragraphs,
 over the first ``--limit`` questions (all 10,570 by default). Speed is measured by benchmarks/build.py.
 
@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 from common import DEFAULT_SQUAD, write_report  # noqa: E402
 
 from qa import Settings  # noqa: E402
-from qa.evaluation import evaluate  # noqa: E402
+from qa.eval.evaluation import evaluate  # noqa: E402
 
 METRICS = ("recall@1", "recall@5", "recall@20", "mrr@10", "ndcg@10")
 

@@ -38,9 +38,9 @@ sys.path.insert(0, str(ROOT))
 from common import DEFAULT_SQUAD, RESULTS, write_report  # noqa: E402
 
 from qa import Settings, build_index  # noqa: E402
-from qa.build import build_embedder  # noqa: E402
-from qa.evaluation import load_squad  # noqa: E402
-from qa.ray_embed import LOCAL_OBJECT_STORE, import_ray  # noqa: E402
+from qa.eval.evaluation import load_squad  # noqa: E402
+from qa.index.ray_embed import LOCAL_OBJECT_STORE, import_ray  # noqa: E402
+from qa.retrieve.embedding import build_embedder  # noqa: E402
 
 
 class WorkerCPU:

@@ -15,14 +15,14 @@ each synthetic chunk gets 1 + Poisson(3.3) vectors (4.3 on average): 1M chunks i
   The words are made-up strings the stemmer leaves alone. The BM25 arrays are computed with numpy using
   bm25s's own formulas (method "lucene"), because tokenising 1M texts through bm25s would take most of
   the run; at the smallest size they are checked against an index built by bm25s itself. Queries go
-  through qa.bm25.BM25Index (tokenise, stem, score every chunk), then the top 100 are selected as
+  through qa.retrieve.bm25.BM25Index (tokenise, stem, score every chunk), then the top 100 are selected as
   Index.retrieve does.
 
 For each size a first subprocess generates the data, writes vectors.npy, builds the FAISS structure with
-qa.dense.build_dense (timed; the kind "auto" picks for that many vectors) and BM25, saves them as an index
+qa.retrieve.dense.build_dense (timed; the kind "auto" picks for that many vectors) and BM25, saves them as an index
 does, and computes the exact top 10 chunks of each query (brute force over every vector, best sentence a
 chunk). A second, fresh subprocess loads them as load_index does (vectors memory-mapped), then times dense
-search through qa.dense.rank_chunks (FAISS search for 400 sentences, exact re-scoring, best sentence a
+search through qa.retrieve.dense.rank_chunks (FAISS search for 400 sentences, exact re-scoring, best sentence a
 chunk) and BM25, and reports recall@10 of chunks against the exact top 10 and its peak RSS (ru_maxrss):
 the cost of serving. Not included: the chunk and document texts a real Index also holds in memory.
 
@@ -76,7 +76,7 @@ def make_vectors(n: int, rows: np.ndarray, seed: int) -> np.ndarray:
 
 def vocabulary() -> list[str]:
     """VOCAB made-up lower-case words that the stemmer leaves as they are (none is an English stop word)."""
-    from qa.bm25 import _stemmer
+    from qa.retrieve.bm25 import _stemmer
 
     rng = np.random.default_rng(4)
     n = 3 * VOCAB
@@ -126,7 +126,7 @@ def save_bm25(arrays: dict[str, Any], words: list[str], folder: Path) -> None:
 
 def check_bm25_against_bm25s(arrays: dict[str, Any], words: list[str], queries: list[str]) -> float:
     """Largest score difference between our arrays and an index bm25s builds from the same texts."""
-    from qa.bm25 import BM25Index
+    from qa.retrieve.bm25 import BM25Index
 
     n = arrays["num_docs"]
     texts = [[] for _ in range(n)]
@@ -142,7 +142,7 @@ def check_bm25_against_bm25s(arrays: dict[str, Any], words: list[str], queries: 
 def _bm25_from(arrays: dict[str, Any], words: list[str]) -> Any:
     import bm25s
 
-    from qa.bm25 import BM25Index
+    from qa.retrieve.bm25 import BM25Index
 
     retriever = bm25s.BM25()
     retriever.scores = {k: arrays[k] for k in ("data", "indices", "indptr", "num_docs")}
@@ -172,7 +172,7 @@ def query_vectors(n_vectors: int, n: int) -> np.ndarray:
 def child_build(n: int, kind: str, folder: Path, n_queries: int) -> dict[str, Any]:
     import faiss
 
-    from qa.dense import build_dense
+    from qa.retrieve.dense import build_dense
     from qa.settings import Settings
 
     started = time.perf_counter()
@@ -234,14 +234,13 @@ def exact_top_chunks(vectors: np.ndarray, counts: np.ndarray, queries: np.ndarra
 
 
 def child_serve(folder: Path) -> dict[str, Any]:
+    import bm25s  # noqa: F401 - imported before the clock starts, as faiss is
     import faiss
 
-    from qa.bm25 import BM25Index
-    from qa.dense import rank_chunks
-    from qa.ranking import top_rows as _top
+    from qa.retrieve.bm25 import BM25Index
+    from qa.retrieve.dense import rank_chunks
+    from qa.retrieve.ranking import top_rows as _top
     from qa.settings import Settings
-
-    import bm25s  # noqa: F401 - imported before the clock starts, as faiss is
     started = time.perf_counter()
     vectors = np.load(folder / "vectors.npy", mmap_mode="r", allow_pickle=False)
     dense = faiss.read_index(str(folder / "dense.faiss"))

@@ -30,9 +30,10 @@ from common import DEFAULT_SQUAD, RESULTS, write_report  # noqa: E402
 from quality_multi import EVAL, Collection, Doc2dial, Squad, normalise  # noqa: E402
 
 from qa import Settings  # noqa: E402
-from qa.answer import Answer, Assistant  # noqa: E402
-from qa.conversation_eval import tuning_half  # noqa: E402
-from qa.evaluation import contains_answer  # noqa: E402
+from qa.answer.answers import Answer
+from qa.answer.assistant import Assistant
+from qa.eval.conversations import tuning_half  # noqa: E402
+from qa.eval.evaluation import contains_answer  # noqa: E402
 
 # Each variant changes the default Settings; "before" is the order quotes had before qa/sentences.py.
 EVIDENCE = {"quote_order": "evidence", "quote_handover": False}

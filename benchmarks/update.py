@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 from common import DEFAULT_SQUAD, write_report  # noqa: E402
 
 from qa import Settings, build_index, update_index  # noqa: E402
-from qa.embedding import Embedder  # noqa: E402
-from qa.evaluation import load_squad  # noqa: E402
+from qa.eval.evaluation import load_squad  # noqa: E402
+from qa.retrieve.embedding import Embedder  # noqa: E402
 
 ADDED = " A sentence added for the update benchmark mentions a lighthouse keeper and his notebook."
 

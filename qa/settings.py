@@ -17,7 +17,7 @@ FUSIONS = ("score", "rrf")
 QUOTE_ORDERS = ("choice", "evidence")
 ROCCHIO_FEEDBACK = ("uniform", "margin")  # how the feedback chunks share the Rocchio centroid
 FAISS_INDEXES = ("auto", "flat", "ivf", "ivfpq", "hnsw")
-DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # where documents are embedded (qa.embedding.resolve_device)
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # where documents are embedded (qa.retrieve.embedding.resolve_device)
 
 # Settings that change what is stored in an index: a loaded index must agree on all of them.
 INDEX_SETTINGS = ("model", "chunk_size", "chunk_overlap", "title_in_chunk", "quantize")

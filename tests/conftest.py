@@ -11,8 +11,9 @@ for _name in [n for n in os.environ if n.startswith("QA_")]:
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import qa  # noqa: E402
 from helpers import SEED_QUESTION, SEEDS_DIR  # noqa: E402
+
+import qa  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
+from helpers import free_port
 
 import qa
-from helpers import free_port
-from qa.server import build_app
+from qa.serve.server import build_app
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from helpers import OFF_TOPIC_QUESTION, REPO_ROOT, SEED_DATE, SEED_ID, SEED_TITL
 
 import qa
 from qa.errors import QuestionError
-from qa.index import page_of
+from qa.ingest.documents import page_of
 
 
 def test_seed_question_is_answered(seed_answer):

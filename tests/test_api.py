@@ -294,8 +294,8 @@ def test_index_damaged_on_disk_after_loading_gives_503(tmp_path):
 
 
 def test_without_a_library_requests_answer_from_the_followed_index(tmp_path):
-    from qa.api import AppState
-    from qa.live import LiveAssistant
+    from qa.library.live import LiveAssistant
+    from qa.serve.api import AppState
 
     docs = copy_seeds(tmp_path / "docs")
     started = qa.Assistant(qa.build_index(docs, tmp_path / "index"))

@@ -10,13 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-
-import qa
 from helpers import PENGUINS, REPO_ROOT, SEED_ID, SEED_QUESTION, copy_seeds, subprocess_env
 from live_server import basic, serving
-from qa.auth import Users, check_exposure, is_loopback, parse_users, read_users_file
+
+import qa
 from qa.cli import main
 from qa.errors import ConfigError
+from qa.serve.auth import Users, check_exposure, is_loopback, parse_users, read_users_file
 
 ALICE, ALICE_PASSWORD = "alice", "through the looking-glass"
 BOB, BOB_PASSWORD = "bob", "pa:ss:word"  # a password may hold colons

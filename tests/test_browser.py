@@ -6,10 +6,20 @@ import os
 import shutil
 
 import pytest
+from helpers import (
+    PENGUINS,
+    SEED_DATE,
+    SEED_FILE,
+    SEED_QUESTION,
+    SEED_TITLE,
+    URGE_QUESTION,
+    URGED,
+    WHO_QUESTION,
+    copy_seeds,
+    launched,
+)
 
 import qa
-from helpers import (PENGUINS, SEED_DATE, SEED_FILE, SEED_QUESTION, SEED_TITLE, URGE_QUESTION, URGED, WHO_QUESTION,
-                     copy_seeds, launched)
 
 # Only the system browser: `playwright install` would download one, which this project never does.
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
@@ -44,7 +54,7 @@ MARKUP_NAME = "harbour <img src=x onerror=alert(1)>.txt"
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     """The app served in-process on a private copy of the seeds and its own index."""
-    from qa.webapp import create_demo
+    from qa.serve.webapp import create_demo
 
     root = tmp_path_factory.mktemp("browser-app")
     docs = copy_seeds(root / "docs")

@@ -3,7 +3,6 @@ page works, uploads included, since the browser sends them with every request th
 from __future__ import annotations
 
 import pytest
-
 from helpers import PENGUINS, SEED_QUESTION, copy_seeds
 from live_server import serving
 from test_browser import CHROMIUM, WAIT_MS, ask, browser, upload  # noqa: F401 - browser is a fixture used here

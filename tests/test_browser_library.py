@@ -3,11 +3,11 @@ remove a document through the confirmation and see it gone from the list and the
 from __future__ import annotations
 
 import pytest
+from helpers import SEED_QUESTION, SEED_TITLE, launched, make_corpus
+from test_browser import CHROMIUM, WAIT_MS, ask, browser, upload  # noqa: F401 - browser is a fixture used here
 
 import qa
-from helpers import SEED_QUESTION, SEED_TITLE, make_corpus, launched
-from qa.feedback import read_feedback
-from test_browser import CHROMIUM, WAIT_MS, ask, browser, upload  # noqa: F401 - browser is a fixture used here
+from qa.serve.feedback import read_feedback
 
 pytestmark = [
     pytest.mark.slow,
@@ -21,7 +21,7 @@ PENGUIN_QUESTION = "Where do emperor penguins breed?"
 @pytest.fixture
 def app(tmp_path):
     """The app on a private folder of three documents; yields (url, folder, index folder)."""
-    from qa.webapp import create_demo
+    from qa.serve.webapp import create_demo
 
     docs = make_corpus(tmp_path / "docs")
     with launched(create_demo(qa.Assistant(qa.build_index(docs, tmp_path / "index")))) as url:

@@ -5,12 +5,11 @@ import io
 import subprocess
 
 import pytest
-
 from helpers import OFF_TOPIC_QUESTION, SEED_QUESTION, SEED_TITLE, URGE_QUESTION, URGED, qa_command, subprocess_env
-from qa.answer import NO_ANSWER
-from qa.chat import format_sources, run_chat
-from qa.conversation import Conversation
 
+from qa.answer.answers import NO_ANSWER
+from qa.answer.conversation import Conversation
+from qa.cli.chat import format_sources, run_chat
 
 
 def chat(assistant, *lines: str) -> tuple[str, str, Conversation]:

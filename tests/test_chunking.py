@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 import qa
-from qa.chunking import chunk_document, split_sentences
 from qa.errors import ConfigError
+from qa.ingest.chunking import chunk_document, split_sentences
 
 SIZES = [(1000, 200), (300, 100), (120, 0)]
 

@@ -7,9 +7,9 @@ import subprocess
 import click
 import pytest
 from click.testing import CliRunner
+from helpers import SEED_DATE, SEED_ID, SEED_QUESTION, SEED_TITLE, copy_seeds, qa_command, subprocess_env
 
 import qa
-from helpers import SEED_DATE, SEED_ID, SEED_QUESTION, SEED_TITLE, copy_seeds, qa_command, subprocess_env
 from qa.cli import main
 
 
@@ -116,7 +116,7 @@ def test_ask_with_v_shows_log_messages(seed_index_dir, tmp_path):
     result = run_qa("-v", "ask", SEED_QUESTION, "--index", seed_index_dir, cwd=tmp_path)
 
     assert result.returncode == 0, result.stderr
-    assert "INFO qa.embedding: loading embedding model" in result.stderr
+    assert "INFO qa.retrieve.embedding: loading embedding model" in result.stderr
 
 
 @pytest.mark.slow

@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 from click.testing import CliRunner
+from helpers import PENGUINS, SEED_ID, SEED_TITLE, copy_seeds, make_corpus, qa_command, subprocess_env
 
 import qa
-from helpers import PENGUINS, SEED_ID, SEED_TITLE, copy_seeds, make_corpus, qa_command, subprocess_env
 from qa.cli import main
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import OFF_TOPIC_QUESTION, SEED_ID, SEED_QUESTION, URGE_QUESTION, URGED, WHO_QUESTION
 
 import qa
-from helpers import OFF_TOPIC_QUESTION, SEED_ID, SEED_QUESTION, URGE_QUESTION, URGED, WHO_QUESTION
-from qa.answer import NO_ANSWER
-from qa.conversation import Conversation, locate_quotes, turns_from_answers, turns_from_messages
+from qa.answer.answers import NO_ANSWER
+from qa.answer.conversation import Conversation
+from qa.answer.turns import locate_quotes, turns_from_answers, turns_from_messages
 from qa.errors import QuestionError
-
 
 
 @pytest.fixture(scope="module")

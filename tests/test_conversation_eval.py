@@ -5,14 +5,22 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from helpers import LIGHTHOUSE, PENGUINS, SEED_FILE, SEED_QUESTION
-from qa.answer import Answer, Quote
+
+from qa.answer.answers import Answer
+from qa.answer.sentences import Quote
 from qa.cli import main
-from qa.conversation_eval import (ConversationTurn, _judge, evaluate_conversations, format_conversation_report,
-                                  is_conversation_folder, load_conversations, tuning_half)
 from qa.errors import DocumentError
-from qa.retrieval import Hit
+from qa.eval.conversations import (
+    ConversationTurn,
+    _judge,
+    evaluate_conversations,
+    format_conversation_report,
+    is_conversation_folder,
+    load_conversations,
+    tuning_half,
+)
+from qa.retrieve.hits import Hit
 
 SEED_TEXT = SEED_FILE.read_text(encoding="utf-8").split("\n", 1)[1]
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 import pytest
 import torch
 from click.testing import CliRunner
+from helpers import SEEDS_DIR
 
 import qa
-from helpers import SEEDS_DIR
 from qa.cli import main
-from qa.embedding import resolve_device
 from qa.errors import ConfigError
+from qa.retrieve.embedding import resolve_device
 
 DOCS = [qa.Document("bees", "Honey bees dance to tell the hive where flowers are. Drones do not sting.", title="Bees")]
 

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import pytest
+from helpers import SEED_DATE, SEED_FILE, SEED_ID, SEED_TITLE, make_pdf
 
 import qa
-from helpers import SEED_DATE, SEED_FILE, SEED_ID, SEED_TITLE, make_pdf
-from qa.documents import load_file, load_folder
 from qa.errors import DocumentError
+from qa.ingest.documents import load_file, load_folder
 
 PAGE_ONE = [
     "The lighthouse keeper on the northern cape counted the passing ships every morning.",

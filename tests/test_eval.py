@@ -1,4 +1,4 @@
-"""`qa eval` and qa.evaluation: datasets, ranx metrics, answer checks, index reuse, the command."""
+"""`qa eval` and qa.eval.evaluation: datasets, ranx metrics, answer checks, index reuse, the command."""
 from __future__ import annotations
 
 import json
@@ -7,13 +7,21 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import SEEDS_DIR
 
 import qa
-from helpers import SEEDS_DIR
 from qa.cli import main
 from qa.errors import ConfigError, DocumentError
-from qa.evaluation import (RANKING_METRICS, EvalReport, contains_answer, detect, evaluate, load_beir, load_squad,
-                           ranking_metrics)
+from qa.eval.evaluation import (
+    RANKING_METRICS,
+    EvalReport,
+    contains_answer,
+    detect,
+    evaluate,
+    load_beir,
+    load_squad,
+    ranking_metrics,
+)
 
 BEIR_CORPUS = [
     {"_id": "penguins", "title": "Emperor penguins",

@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import PENGUINS, SEED_QUESTION, gen_folders, make_corpus, qa_command, subprocess_env
 
 import qa
-import qa.documents
-import qa.index
-from qa import store
-from helpers import PENGUINS, SEED_QUESTION, gen_folders, make_corpus, qa_command, subprocess_env
+import qa.index.index
+import qa.ingest.documents
 from qa.cli import main
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, ModelLoadError
+from qa.index import store
 
 # Every file of a generation; test_generation_files_are_the_ones_damaged_here keeps this list honest.
 GENERATION_FILES = [
@@ -335,8 +335,8 @@ def test_build_with_a_missing_model_keeps_the_old_index(index_dir, tmp_path):
 
 def test_document_vanishing_before_it_is_read_is_skipped_and_reported(tmp_path, monkeypatch):
     corpus = make_corpus(tmp_path / "docs")
-    listed = qa.documents.list_files(corpus)
-    monkeypatch.setattr(qa.documents, "list_files", lambda folder: sorted([*listed, corpus / "vanished.txt"]))
+    listed = qa.ingest.documents.list_files(corpus)
+    monkeypatch.setattr(qa.ingest.documents, "list_files", lambda folder: sorted([*listed, corpus / "vanished.txt"]))
 
     index = qa.build_index(corpus, tmp_path / "index")
 
@@ -349,8 +349,8 @@ def test_document_vanishing_before_it_is_read_is_skipped_and_reported(tmp_path, 
 
 def test_build_command_names_the_vanished_document(tmp_path, monkeypatch):
     corpus = make_corpus(tmp_path / "docs")
-    listed = qa.documents.list_files(corpus)
-    monkeypatch.setattr(qa.documents, "list_files", lambda folder: sorted([*listed, corpus / "vanished.txt"]))
+    listed = qa.ingest.documents.list_files(corpus)
+    monkeypatch.setattr(qa.ingest.documents, "list_files", lambda folder: sorted([*listed, corpus / "vanished.txt"]))
 
     result = CliRunner().invoke(main, ["index", "build", str(corpus), "--index", str(tmp_path / "index")])
 
@@ -362,9 +362,9 @@ def test_build_command_names_the_vanished_document(tmp_path, monkeypatch):
 def test_a_document_vanishing_while_the_index_is_checked_counts_as_removed(index_dir, tmp_path, monkeypatch):
     corpus = make_corpus(tmp_path / "docs")
     qa.build_index(corpus, index_dir)
-    listed = qa.index.list_files(corpus)
+    listed = qa.index.index.list_files(corpus)
     (corpus / "penguins.txt").unlink()  # after the listing, before the hashing
-    monkeypatch.setattr(qa.index, "list_files", lambda folder: listed)
+    monkeypatch.setattr(qa.index.index, "list_files", lambda folder: listed)
 
     changes = qa.load_index(index_dir).changes()
 
@@ -548,7 +548,7 @@ def test_build_killed_while_embedding_leaves_the_previous_index_answering(index_
 STALL_SCRIPT = """
 import os, sys, time
 import qa
-from qa import store
+from qa.index import store
 
 def stall(*args, **kwargs):
     print("stalled", flush=True)

@@ -10,17 +10,31 @@ import zipfile
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from format_files import (
+    ARTICLE,
+    BOILERPLATE,
+    CURRENTS,
+    GANNETS,
+    INTRO,
+    PUBLISHED,
+    PUFFINS,
+    SLIDES,
+    WAVES,
+    make_docx,
+    make_epub,
+    make_odt,
+    make_pptx,
+    make_pptx_with_table_group_and_notes,
+    saved_article_html,
+)
+from helpers import PENGUINS
 
 import qa
-from format_files import (ARTICLE, BOILERPLATE, CURRENTS, GANNETS, INTRO, PUBLISHED, PUFFINS, SLIDES, WAVES, make_docx,
-                          make_epub, make_odt, make_pptx, make_pptx_with_table_group_and_notes,
-                          saved_article_html)
-from helpers import PENGUINS
-from qa import extract
 from qa.cli import main
-from qa.documents import load_file, load_folder, locate
 from qa.errors import DocumentError
-from qa.webapp import format_citation
+from qa.ingest import extract
+from qa.ingest.documents import load_file, load_folder, locate
+from qa.serve.formatting import format_citation
 
 SMALL_CHUNKS = qa.Settings(chunk_size=80, chunk_overlap=0)  # about a sentence a chunk: a hit is in one place
 SMALL_CHUNK_OPTIONS = ["--chunk-size", "80", "--chunk-overlap", "0"]
@@ -261,7 +275,7 @@ def test_an_update_re_embeds_a_file_whose_text_the_loader_now_reads_differently(
     (folder / "glaciers.html").write_text(saved_article_html(), encoding="utf-8")
     (folder / "penguins.txt").write_text(PENGUINS, encoding="utf-8")
     with monkeypatch.context() as patch:  # as before main-content extraction: every visible line
-        patch.setattr("qa.webpages.read_html", lambda path, raw: qa.webpages._visible_text(raw, None))
+        patch.setattr("qa.ingest.webpages.read_html", lambda path, raw: qa.ingest.webpages._visible_text(raw, None))
         old = qa.build_index(folder, tmp_path / "index", SMALL_CHUNKS)
     assert "Accept all cookies" in old.documents["glaciers.html"].text
 

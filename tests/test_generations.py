@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from helpers import PENGUINS, SEED_QUESTION, copy_seeds, gen_folders, hit_keys, launched
 
 import qa
-from helpers import PENGUINS, SEED_QUESTION, copy_seeds, gen_folders, hit_keys, launched
-from qa.uploads import DocumentLibrary
+from qa.library.manager import DocumentLibrary
 
 T = TypeVar("T")
 FERRY = "The ferry to the island leaves the harbour every 40 minutes in summer.\n"
@@ -104,7 +104,7 @@ def test_the_web_chat_answers_while_uploads_and_outside_updates_publish(docs, in
     so the chat must keep answering from the generation it loaded."""
     from gradio_client import Client, handle_file
 
-    from qa.webapp import create_demo
+    from qa.serve.webapp import create_demo
 
     replies: list[list[dict]] = []
     with launched(create_demo(qa.Assistant(qa.load_index(index_dir)), docs)) as url:

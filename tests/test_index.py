@@ -6,9 +6,9 @@ from pathlib import Path
 
 import faiss
 import pytest
+from helpers import PENGUINS, SEED_ID, gen_folders, hit_keys, make_corpus
 
 import qa
-from helpers import PENGUINS, SEED_ID, gen_folders, hit_keys, make_corpus
 from qa.errors import EmptyCorpusError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
 
 QUERIES = ["Kosovo dialogue", "Who balances the penguin egg?", "lighthouse lamp storms"]

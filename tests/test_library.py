@@ -8,12 +8,12 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from helpers import PENGUINS, SEED_DATE, SEED_ID, SEED_QUESTION, SEED_TITLE, make_corpus, subprocess_env
 
 import qa
-from helpers import PENGUINS, SEED_DATE, SEED_ID, SEED_QUESTION, SEED_TITLE, make_corpus, subprocess_env
-from qa.documents import list_files
 from qa.errors import QAError
-from qa.library import INDEXED, MISSING, NOT_INDEXED, TRASH, UNREADABLE, DocumentLibrary
+from qa.ingest.documents import list_files
+from qa.library.manager import INDEXED, MISSING, NOT_INDEXED, TRASH, UNREADABLE, DocumentLibrary
 
 PENGUIN_QUESTION = "Where do emperor penguins breed?"
 
@@ -28,7 +28,7 @@ def library(docs, tmp_path) -> DocumentLibrary:
     return DocumentLibrary(qa.Assistant(qa.build_index(docs, tmp_path / "index")), docs)
 
 
-def by_name(library: DocumentLibrary) -> dict[str, qa.library.DocumentInfo]:
+def by_name(library: DocumentLibrary) -> dict[str, qa.library.manager.DocumentInfo]:
     return {info.name: info for info in library.list_documents()}
 
 
@@ -196,7 +196,7 @@ def test_a_failed_index_update_puts_the_files_back(library, docs, monkeypatch):
     def broken(*args, **kwargs):
         raise QAError("the disk is full")
 
-    monkeypatch.setattr("qa.library.update_index", broken)
+    monkeypatch.setattr("qa.library.manager.update_index", broken)
     before = library.assistant
 
     [result] = library.remove(["penguins.txt"], delete=True)
@@ -232,7 +232,7 @@ def test_progress_is_reported_while_removing(library):
 
 
 def test_the_library_is_still_importable_from_uploads():
-    from qa.uploads import DocumentLibrary as FromUploads
+    from qa.library.manager import DocumentLibrary as FromUploads
 
     assert FromUploads is DocumentLibrary
 
@@ -255,10 +255,10 @@ def test_lighthouse_is_answered_until_removed(library):
 
 @pytest.mark.slow
 def test_removal_does_not_load_the_model(library):
-    script = ("import sys, qa, qa.embedding; from qa.library import DocumentLibrary; "
+    script = ("import sys, qa, qa.retrieve.embedding; from qa.library.manager import DocumentLibrary; "
               "lib = DocumentLibrary.open(qa.Settings(index_dir=sys.argv[1])); "
               "[r] = lib.remove(['penguins.txt']); "
-              "print(r.removed, qa.embedding._load_model.cache_info().currsize)")
+              "print(r.removed, qa.retrieve.embedding._load_model.cache_info().currsize)")
 
     result = subprocess.run([sys.executable, "-c", script, str(library.index_dir)], env=subprocess_env(),
                             capture_output=True, text=True, timeout=240)

@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from helpers import OFF_TOPIC_QUESTION, SEED_ID, SEED_QUESTION, SEED_TITLE, copy_seeds
 from live_server import basic, serving
 

@@ -13,16 +13,16 @@ import uuid
 
 import pytest
 from click.testing import CliRunner
+from helpers import LIGHTHOUSE, PENGUINS, make_pdf, qa_command, subprocess_env
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import qa
-from helpers import LIGHTHOUSE, PENGUINS, make_pdf, qa_command, subprocess_env
-from qa.answer import NO_ANSWER
-from qa.chunking import chunk_document, split_sentences
+from qa.answer.answers import NO_ANSWER
 from qa.cli import main
-from qa.documents import SUPPORTED_SUFFIXES, load_file, load_folder
 from qa.errors import DocumentError, QuestionError
+from qa.ingest.chunking import chunk_document, split_sentences
+from qa.ingest.documents import SUPPORTED_SUFFIXES, load_file, load_folder
 
 # The chunker and loaders take about a millisecond an example; a search or an answer 15-30 ms.
 MANY = settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])

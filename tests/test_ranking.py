@@ -1,4 +1,4 @@
-"""qa.ranking: the optional refinements of the fused ranking (feedback, titles, documents, agreement)."""
+"""qa.retrieve.ranking: the optional refinements of the fused ranking (feedback, titles, documents, agreement)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,8 @@ import pytest
 
 import qa
 from qa.errors import ConfigError
-from qa.ranking import (
+from qa.retrieve.fusion import top_fused
+from qa.retrieve.ranking import (
     agreement,
     bm25_with_title,
     by_document,
@@ -17,7 +18,6 @@ from qa.ranking import (
     rescored,
     rm3_scores,
     rocchio,
-    top_fused,
 )
 
 DOCUMENTS = [

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import LIGHTHOUSE, PENGUINS, REPO_ROOT, SEEDS_DIR, hit_keys, make_corpus, qa_command, subprocess_env
 
 import qa
-from helpers import LIGHTHOUSE, PENGUINS, REPO_ROOT, SEEDS_DIR, hit_keys, make_corpus, qa_command, subprocess_env
-from qa.documents import load_folder
 from qa.errors import ConfigError
-from qa.evaluation import load_squad
-from qa.ray_embed import Cluster, plan
+from qa.eval.evaluation import load_squad
+from qa.index.ray_embed import Cluster, plan
+from qa.ingest.documents import load_folder
 
 pytest.importorskip("ray.data", reason="the ray extra is not installed: pip install 'qa[ray]'")
 

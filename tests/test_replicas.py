@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import free_port, gen_folders, make_corpus, qa_command, subprocess_env
 
 import qa
-from helpers import free_port, gen_folders, make_corpus, qa_command, subprocess_env
-from qa.live import IndexFollower, LiveAssistant
+from qa.library.live import IndexFollower, LiveAssistant
 
 OWLS = ("Barn owls hunt at night by hearing alone. Their soft feathers make their flight almost silent. "
         "A barn owl swallows a vole whole and coughs up the bones later.\n")
@@ -118,7 +118,7 @@ class Users:
 
 
 # Default settings: on one machine a replaced generation is deleted at once, and a server still answering
-# from it keeps its files open (qa.index.load_index); replicas on other machines need generation_grace_s.
+# from it keeps its files open (qa.index.index.load_index); replicas on other machines need generation_grace_s.
 REPLICA_ENV = subprocess_env()
 
 

@@ -8,10 +8,10 @@ import pytest
 from helpers import OFF_TOPIC_QUESTION, SEED_QUESTION
 
 import qa
-from qa.bm25 import BM25Index
+from qa.answer.scoring import QuestionTerms
+from qa.answer.sentences import Focus, introduces
 from qa.errors import ConfigError
-from qa.scoring import QuestionTerms
-from qa.sentences import Focus, introduces
+from qa.retrieve.bm25 import BM25Index
 
 FAQ = """Driving licences: frequently asked questions
 
@@ -56,7 +56,7 @@ def test_without_handover_the_matching_question_itself_is_quoted_first(faq_index
 
 
 def test_a_heading_hands_over_to_the_sentence_under_it(faq_index_dir):
-    # A heading is a sentence of its own when a blank line follows it (qa.chunking splits paragraphs).
+    # A heading is a sentence of its own when a blank line follows it (qa.ingest.chunking splits paragraphs).
     question = "Lost or stolen licences"
     assert assistant_with(faq_index_dir, quote_handover=False).ask(question).quotes[0].text == question
 
@@ -106,7 +106,7 @@ def test_quote_settings_are_checked():
         qa.Settings(quote_passage_weight=-1)
 
 
-# The choice score's parts (qa.sentences.Focus) over a real BM25 index: arithmetic on its stemmed terms.
+# The choice score's parts (qa.answer.sentences.Focus) over a real BM25 index: arithmetic on its stemmed terms.
 TEXTS = ["Super Bowl 50 was played in Santa Clara in February 2016.",
          "The Super Bowl 50 halftime show was headlined by Coldplay.",
          "Super Bowl 50 was the fiftieth Super Bowl.",

@@ -7,10 +7,10 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-
 from helpers import REPO_ROOT, copy_seeds, qa_command, subprocess_env
+
 from qa.errors import ConfigError, PortBusyError
-from qa.webapp import check_port, env_port
+from qa.serve.server import check_port, env_port
 
 
 @pytest.fixture

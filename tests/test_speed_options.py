@@ -5,13 +5,13 @@ import faiss
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import SEEDS_DIR, hit_keys
 
 import qa
-from helpers import SEEDS_DIR, hit_keys
 from qa.cli import main
-from qa.embedding import pool_spans
 from qa.errors import ConfigError, IndexMismatchError
-from qa.dense import auto_nlist, dense_kind, pq_subquantizers, read_ranges, read_rows
+from qa.retrieve.dense import auto_nlist, dense_kind, pq_subquantizers, read_ranges, read_rows
+from qa.retrieve.embedding import pool_spans
 
 DOCS = [
     qa.Document("bees", "Honey bees dance to tell the hive where flowers are. A queen lays up to two thousand eggs "
@@ -87,7 +87,7 @@ def test_quantize_comes_from_the_environment_and_the_command_line(tmp_path):
 
 
 def test_an_index_saved_before_the_quantize_setting_loads_as_plain(tmp_path, monkeypatch):
-    from qa import store
+    from qa.index import store
 
     qa.build_index(DOCS[:1], tmp_path / "ix")
     folder = store.current_generation(tmp_path / "ix")
@@ -229,7 +229,7 @@ def test_pool_spans_averages_the_tokens_inside_each_span_and_falls_back_when_non
 def test_one_thread_runs_torch_and_faiss_on_one_thread_and_restores_the_counts():
     import torch
 
-    from qa.threads import one_thread
+    from qa.retrieve.threads import one_thread
 
     torch.set_num_threads(2)
     faiss.omp_set_num_threads(2)
@@ -246,7 +246,7 @@ def test_one_thread_runs_torch_and_faiss_on_one_thread_and_restores_the_counts()
 def test_two_threads_loading_the_model_at_once_share_one_copy():
     import threading
 
-    from qa import embedding
+    from qa.retrieve import embedding
 
     embedding._load_model.cache_clear()  # as in a fresh process
     loaded: list[object] = []
@@ -263,7 +263,7 @@ def test_two_threads_loading_the_model_at_once_share_one_copy():
 # Batches ordered by token count
 
 def test_passage_vectors_equal_the_models_own_encode_whatever_the_batching():
-    embedder = qa.embedding.Embedder(batch_size=3)
+    embedder = qa.retrieve.embedding.Embedder(batch_size=3)
     texts = [d.text * n for d in DOCS for n in (1, 3)] + ["Pi is 3.14159265358979323846 2718281828 1.41421356."]
     spans = [[(0, len(t))] for t in texts]
 
@@ -276,7 +276,7 @@ def test_passage_vectors_equal_the_models_own_encode_whatever_the_batching():
 
 
 def test_batches_go_longest_first_by_tokens_not_characters():
-    embedder = qa.embedding.Embedder()
+    embedder = qa.retrieve.embedding.Embedder()
     digits = "3.14159 2.71828 1.41421 1.73205"  # few characters, many tokens
     words = "The quiet harbour town slept all night long."  # more characters, fewer tokens
 

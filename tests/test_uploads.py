@@ -5,12 +5,14 @@ import threading
 from pathlib import Path
 
 import pytest
+from helpers import LIGHTHOUSE, PENGUINS, SEED_FILE, SEED_ID, SEED_QUESTION, copy_seeds, launched
 
 import qa
-from helpers import LIGHTHOUSE, PENGUINS, SEED_FILE, SEED_ID, SEED_QUESTION, copy_seeds, launched
 from qa.errors import DocumentError, QAError
-from qa.uploads import ADDED, DUPLICATE, MB, REJECTED, DocumentLibrary, UploadLimits, sanitise_name, save_uploads
-from qa.webapp import format_upload_results, upload_messages
+from qa.library.manager import DocumentLibrary
+from qa.library.uploads import ADDED, DUPLICATE, MB, REJECTED, UploadLimits, sanitise_name, save_uploads
+from qa.serve.formatting import format_upload_results
+from qa.serve.webapp import upload_messages
 
 PENGUIN_QUESTION = "Where do emperor penguins breed?"
 
@@ -237,7 +239,7 @@ def test_failed_indexing_removes_the_new_files_and_says_so(library, incoming, do
     def broken(*args, **kwargs):
         raise QAError("the disk is full")
 
-    monkeypatch.setattr("qa.library.update_index", broken)
+    monkeypatch.setattr("qa.library.manager.update_index", broken)
     before = library.assistant
 
     [result] = library.add_files([write(incoming, "penguins.txt", PENGUINS)])
@@ -279,7 +281,7 @@ def test_questions_during_an_upload_are_answered(library, incoming):
 # --- the web page's side -------------------------------------------------------------------------------------
 
 def test_upload_status_shows_names_and_messages_as_text():
-    results = [qa.uploads.UploadResult("<img src=x onerror=alert(1)>.txt", REJECTED, "not added: *bad*")]
+    results = [qa.library.uploads.UploadResult("<img src=x onerror=alert(1)>.txt", REJECTED, "not added: *bad*")]
 
     text = format_upload_results(results)
 
@@ -310,7 +312,7 @@ def test_upload_messages_turn_errors_into_one_warning(library, incoming, monkeyp
 def test_upload_endpoint_adds_files_then_chat_answers_from_them(docs, tmp_path, incoming):
     from gradio_client import Client, handle_file
 
-    from qa.webapp import create_demo
+    from qa.serve.webapp import create_demo
 
     with launched(create_demo(qa.Assistant(qa.build_index(docs, tmp_path / "index")))) as url:
         client = Client(url, verbose=False, download_files=False)

@@ -7,13 +7,13 @@ import uuid
 
 import httpx
 import pytest
+from helpers import PENGUINS, SEED_ID, SEED_QUESTION, SEED_TITLE, copy_seeds, launched, make_corpus
 
 import qa
-from helpers import PENGUINS, SEED_ID, SEED_QUESTION, SEED_TITLE, copy_seeds, make_corpus, launched
-from qa.feedback import FEEDBACK_FILE, FeedbackLog, answer_turn, append_feedback, make_entry, read_feedback
-from qa.library import INDEXED, MISSING, DocumentInfo, DocumentLibrary
-from qa.web_documents import confirmation, format_document, remove_messages
-from qa.webapp import answer_messages, create_demo
+from qa.library.manager import INDEXED, MISSING, DocumentInfo, DocumentLibrary
+from qa.serve.feedback import FEEDBACK_FILE, FeedbackLog, answer_turn, append_feedback, make_entry, read_feedback
+from qa.serve.web_documents import confirmation, format_document, remove_messages
+from qa.serve.webapp import answer_messages, create_demo
 
 PENGUIN_QUESTION = "Where do emperor penguins breed?"
 

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import pytest
+from helpers import SEED_DATE, SEED_QUESTION, SEED_TITLE, URGE_QUESTION, URGED, launched
 
 import qa
-from helpers import SEED_DATE, SEED_QUESTION, SEED_TITLE, URGE_QUESTION, URGED, launched
-from qa.webapp import answer_messages, chat_history, create_demo
+from qa.serve.webapp import answer_messages, chat_history, create_demo
 
 BAD_QUESTIONS = {"empty": "", "whitespace": "  \n\t  ", "too-long": ("What about Kosovo? " * 6000)[:100_000]}
 

@@ -1,0 +1,111 @@
+"""A conversation's context for retrieval: what the earlier turns add to a follow-up question's search.
+
+No language model rewrites the question. A follow-up is ranked by the same ranking as a question alone
+(``qa.retrieve.ranking``), over two queries and a prior:
+
+- the question itself, at weight 1;
+- the earlier answered questions (historical query expansion): their BM25 scores summed with ``decay`` per
+  older turn, and their vectors mixed the same way, at weight ``context``;
+- a bonus for passages of the document quoted last, more if near the last quotes (a dialogue usually moves
+  on through its document); the passages around the last quotes are candidates even if neither retriever
+  ranked them.
+
+Only the answered turns among the last ``MAX_TURNS`` count; turns the assistant abstained on neither help
+nor hurt. How the answer then reads the context (sentence scores, abstention) is ``qa.answer.reading``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qa.retrieve.passages import Passages
+from qa.retrieve.ranking import Prior, Query
+
+MAX_TURNS = 3  # earlier answered turns that count; older ones are left out
+
+
+@dataclass(frozen=True)
+class ContextWeights:
+    """How much the conversation counts against the current question (chosen on the tuning dialogues)."""
+
+    context: float = 1.0  # weight of the earlier questions' fused score (dense + BM25) in ranking passages
+    decay: float = 0.5  # each older turn counts this much of the next newer one
+    same_document: float = 0.3  # fused-score bonus for passages of the document quoted last
+    near_quote: float = 0.2  # and for passages within ``near_chars`` of a last quote
+    sentence_vector: float = 0.3  # earlier questions' vector in the sentence cosine
+    carried_terms: float = 0.1  # weight of earlier questions' terms in sentence coverage
+    after_quote: float = 0.1  # sentence bonus: in the last quoted document, just after the last quote
+    near_chars: int = 1500
+    threshold_ratio: float = 0.65  # abstain below this share of ``min_score`` (``qa.answer.reading``)
+
+
+DEFAULT_WEIGHTS = ContextWeights()
+
+
+@dataclass(frozen=True)
+class Turn:
+    """An earlier turn: the user's question and where the assistant's answer quoted (doc_id, start, end)."""
+
+    question: str
+    answered: bool
+    quotes: tuple[tuple[str, int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a conversation gives a question: its answered turns that count, most recent first, how many recent
+    turns were left out as unanswered, and the earlier questions' mixed vector (None without turns)."""
+
+    used: tuple[Turn, ...] = ()
+    skipped: int = 0
+    history: np.ndarray | None = None
+    weights: ContextWeights = field(default=DEFAULT_WEIGHTS)
+
+    @property
+    def last_quotes(self) -> tuple[tuple[str, int, int], ...]:
+        return self.used[0].quotes if self.used else ()
+
+
+def read_context(turns: Sequence[Turn], weights: ContextWeights,
+                 vector_of: Callable[[str], np.ndarray]) -> Context:
+    """The context of the last ``MAX_TURNS`` turns; ``vector_of`` embeds a question (cached by the caller)."""
+    recent = list(turns)[-MAX_TURNS:]
+    used = tuple(t for t in reversed(recent) if t.answered)
+    if not used:
+        return Context((), len(recent), None, weights)
+    vectors = np.stack([vector_of(t.question) for t in used])
+    mixed = ((weights.decay ** np.arange(len(used)))[:, None] * vectors).sum(axis=0)
+    history = mixed / max(float(np.linalg.norm(mixed)), 1e-9)
+    return Context(used, len(recent) - len(used), history, weights)
+
+
+def earlier_query(context: Context) -> Query:
+    """The earlier questions as one query, weighted ``context`` against the question's own."""
+    w = context.weights
+    assert context.history is not None, "a context without answered turns has no earlier query"
+    texts = tuple((turn.question, w.decay ** i) for i, turn in enumerate(context.used))
+    return Query(texts, context.history, w.context)
+
+
+def quote_prior(passages: Passages, context: Context) -> tuple[list[int], Prior]:
+    """The chunk rows around the last quotes (candidates whatever the retrievers say), and the bonus of each row:
+    ``same_document`` for the document quoted last, plus ``near_quote`` within ``near_chars`` of a quote."""
+    w, last = context.weights, context.last_quotes
+    near = [i for doc, start, end in last for i in passages.rows_of(doc)
+            if _near(passages, i, start, end, w.near_chars)]
+
+    def prior(row: int) -> float:
+        mine = [(start, end) for doc, start, end in last if doc == passages.chunks[row].doc_id]
+        if not mine:
+            return 0.0
+        close = any(_near(passages, row, start, end, w.near_chars) for start, end in mine)
+        return w.same_document + (w.near_quote if close else 0.0)
+
+    return sorted(set(near)), prior
+
+
+def _near(passages: Passages, row: int, start: int, end: int, near_chars: int) -> bool:
+    chunk = passages.chunks[row]
+    return chunk.start - near_chars <= end and start <= chunk.end + near_chars
