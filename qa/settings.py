@@ -32,14 +32,14 @@ class Settings:
     chunk_overlap: int = 200  # characters of whole sentences repeated from the previous chunk
     title_in_chunk: bool = True  # prefix chunk text with the document title before embedding/BM25
     k: int = 5  # passages retrieved per question
-    min_score: float = 0.80  # abstain when the best sentence scores below this (README: how it was chosen)
+    min_score: float = 0.80  # abstain when the best sentence scores below this (docs/quality.md: how it was chosen)
     fusion: str = "score"  # "score": bm25/max(bm25) + dense_weight * cosine; "rrf": reciprocal rank fusion
     dense_weight: float = 2.0  # chosen on even-numbered SQuAD dev articles (benchmarks/quality.py)
     rrf_k: int = 60  # reciprocal rank fusion constant, when fusion == "rrf"
     retrieval: str = "hybrid"  # "hybrid", "dense" or "bm25" (the single ones are for comparison)
-    # Ranking refinements (qa/ranking.py; each off at 0), measured by benchmarks/quality_multi.py; the ones on
-    # by default helped NFCorpus dev and were neutral on SQuAD's tuning articles (README, "Quality"). Rocchio
-    # feedback is off: it helps NFCorpus but costs all of SQuAD dev R@5 (README); QA_ROCCHIO_WEIGHT=0.4 turns
+    # Ranking refinements (qa/retrieve/ranking.py; each off at 0), measured by benchmarks/quality_multi.py; the ones on
+    # by default helped NFCorpus dev and were neutral on SQuAD's tuning articles (docs/quality.md). Rocchio
+    # feedback is off: it helps NFCorpus but costs all of SQuAD dev R@5 (docs/quality.md); QA_ROCCHIO_WEIGHT=0.4 turns
     # it on (margin-weighted over prf_chunks = 3 chunks, re-scored) for collections with many relevant documents.
     prf_chunks: int = 3  # pseudo-relevance feedback: first-pass chunks that expand the query
     prf_terms: int = 10  # RM3: expansion terms taken from the feedback chunks
@@ -52,7 +52,7 @@ class Settings:
     sentence_mean_weight: float = 0.0  # a chunk's dense score: best sentence cosine + this x mean cosine
     doc_weight: float = 0.0  # a chunk gains this x the best score of another chunk of its document
     agreement_weight: float = 2.0  # dense weight + this x (0.5 - top-10 overlap of the two retrievers)
-    # Which sentence is quoted first (qa/sentences.py; chosen on SQuAD's tuning articles, README "Quality");
+    # Which sentence is quoted first (qa/answer/sentences.py; chosen on SQuAD's tuning articles, docs/quality.md);
     # abstention does not depend on them. The choice score is the cosine plus these weights times:
     quote_coverage_weight: float = 0.8  # the question terms it holds (idf x rarity among the candidates)
     quote_context_weight: float = 0.3  # what the sentence before it adds to that
@@ -65,10 +65,10 @@ class Settings:
     index_dir: Path = Path("index")
     source_dir: Path = Path("seeds")
     batch_size: int = 32
-    quantize: bool = False  # int8 Linear layers: ~2x faster embedding, slightly different vectors (README)
+    quantize: bool = False  # int8 Linear layers: ~2x faster embedding, slightly different vectors (docs/scaling.md)
     # The FAISS structure over the sentence vectors, chosen when the index is built (benchmarks/scale.py):
     faiss_index: str = "auto"  # "auto": "flat" (exact) up to faiss_flat_max vectors, "ivf" (8-bit codes) up to
-    # faiss_sq8_max, "ivfpq" (product-quantised codes) above; or one of them, or "hnsw" (qa/dense.py)
+    # faiss_sq8_max, "ivfpq" (product-quantised codes) above; or one of them, or "hnsw" (qa/retrieve/dense.py)
     faiss_flat_max: int = 100_000  # exact search stays under ~20 ms up to about here on 2 cores
     faiss_sq8_max: int = 1_000_000  # 8-bit codes take dimension bytes a vector: 384 MB at this size
     faiss_nlist: int = 0  # IVF lists; 0: 4 * sqrt(vectors)
@@ -84,7 +84,7 @@ class Settings:
     device: str = "auto"
     reload_interval: float = 2.0  # seconds between a server's checks for a newly published index; 0: never
     generation_grace_s: float = 0.0  # seconds a replaced index generation is kept for readers on other machines
-    # Serving (qa/auth.py): sign-in for the page, the HTTP API and MCP; never shown in a repr or a log.
+    # Serving (qa/serve/auth.py): sign-in for the page, the HTTP API and MCP; never shown in a repr or a log.
     auth: str = field(default="", repr=False)  # "USER:PASS", several separated by commas
     auth_file: str = ""  # a file of users: one USER:PASS a line, blank lines and # comments ignored
     no_auth: bool = False  # serve without sign-in on an address other than loopback, on purpose

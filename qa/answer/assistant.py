@@ -73,7 +73,7 @@ class Assistant:
 
         The evidence is the best sentence's score (cosine with the question plus the share of the
         question's idf-weighted terms it holds). Calibrated on SQuAD dev, it tells answerable from
-        unanswerable questions better than the best cosine alone (README, "Abstention"). The quotes are
+        unanswerable questions better than the best cosine alone (docs/quality.md, "Abstention"). The quotes are
         ordered by ``qa.answer.sentences`` (choice score; questions and headings hand over to what follows them).
         A ``reading`` (``qa.retrieve.context``) scores sentences in a conversation's context instead of the question's alone.
         """

@@ -4,7 +4,7 @@ Every sentence of the passages is a candidate, and two scores are kept apart:
 
 - its **evidence**, the cosine with the question plus its share of the question's idf-weighted terms
   (``qa.answer.scoring.sentence_score``), decides whether the documents answer at all: ``Assistant.min_score`` is
-  calibrated on it (README, "Abstention"), so changing how quotes are ordered does not move abstention;
+  calibrated on it (docs/quality.md, "Abstention"), so changing how quotes are ordered does not move abstention;
 - its **choice** score orders the quotes. It reads the question more closely than the evidence can afford
   to (the evidence must stay comparable between questions; the choice only compares one question's
   sentences): the cosine, plus ``quote_coverage_weight`` times the question's terms the sentence holds,
@@ -19,7 +19,7 @@ Every sentence of the passages is a candidate, and two scores are kept apart:
 With ``Settings.quote_handover`` (the default), a sentence that only introduces an answer, a question ("How do I avoid an insurance lapse?") or a heading
 (a line of its own without closing punctuation), hands its place to the sentence that follows it in its
 passage: FAQs, manuals and help pages put the answer under the question or heading that matches the user's
-words. README, "Quality", has the figures each rule was chosen by (``benchmarks/sentence_choice.py``).
+words. docs/quality.md has the figures each rule was chosen by (``benchmarks/sentence_choice.py``).
 """
 from __future__ import annotations
 

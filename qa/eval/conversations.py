@@ -47,6 +47,7 @@ class ConversationTurn:
     doc_id: str
     start: int
     end: int
+    domain: str = ""  # the kind of documents (doc2dial: "dmv", "studentaid", ...), for per-domain tables
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class TurnResult:
     abstained: bool
     latency_ms: float
     confidence: float = 0.0  # the best sentence's score
+    domain: str = ""
 
 
 @dataclass
@@ -97,7 +99,7 @@ def load_conversations(folder: str | Path) -> tuple[list[Document], dict[str, li
                                                 "answer_end")):
         dialogues.setdefault(str(row["dial_id"]), []).append(ConversationTurn(
             str(row["dial_id"]), int(row["turn_id"]), str(row["question"]), str(row["doc_id"]),
-            int(row["answer_start"]), int(row["answer_end"])))
+            int(row["answer_start"]), int(row["answer_end"]), str(row.get("domain") or "")))
     return documents, {d: sorted(turns, key=lambda t: t.turn_id) for d, turns in dialogues.items()}
 
 
@@ -171,13 +173,17 @@ def _judge(turn: ConversationTurn, answer: Answer, follow_up: bool, latency_ms: 
     return TurnResult(turn.dial_id, turn.turn_id, follow_up, tuning_half(turn.dial_id),
                       bool(docs) and answer.passages[0].doc_id == turn.doc_id, turn.doc_id in docs,
                       bool(hits) and hits[0], any(hits), answer.abstained, latency_ms,
-                      answer.confidence)
+                      answer.confidence, turn.domain)
 
 
 def tables(results: list[TurnResult]) -> dict[str, dict[str, dict[str, float]]]:
-    """For each part ("all", "tuning", "held-out"), the metrics of first turns and of follow-ups."""
+    """For each part ("all", "tuning", "held-out", and "domain X" for each domain when there are several), the
+    metrics of first turns and of follow-ups."""
     parts = {"all": results, "tuning": [r for r in results if r.tuning],
              "held-out": [r for r in results if not r.tuning]}
+    domains = sorted({r.domain for r in results})
+    if len(domains) > 1:
+        parts |= {f"domain {d}": [r for r in results if r.domain == d] for d in domains}
     return {name: {"first turns": summarise([r for r in rs if not r.follow_up]),
                    "follow-ups": summarise([r for r in rs if r.follow_up])} for name, rs in parts.items()}
 

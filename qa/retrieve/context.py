@@ -10,7 +10,9 @@ No language model rewrites the question. A follow-up is ranked by the same ranki
   on through its document); the passages around the last quotes are candidates even if neither retriever
   ranked them.
 
-Only the answered turns among the last ``MAX_TURNS`` count; turns the assistant abstained on neither help
+The refinements that help single questions (title weighting, the agreement weight) are weights of this
+ranking like any other; ``ContextWeights`` sets them for follow-ups. Only the answered turns among the last
+``MAX_TURNS`` count; turns the assistant abstained on neither help
 nor hurt. How the answer then reads the context (sentence scores, abstention) is ``qa.answer.reading``.
 """
 from __future__ import annotations
@@ -39,6 +41,11 @@ class ContextWeights:
     after_quote: float = 0.1  # sentence bonus: in the last quoted document, just after the last quote
     near_chars: int = 1500
     threshold_ratio: float = 0.65  # abstain below this share of ``min_score`` (``qa.answer.reading``)
+    # The ranking's refinements for a follow-up (``title_weight``, ``agreement_weight`` of the settings, chosen for
+    # single questions): measured on the follow-ups of doc2dial-dev, each cost both finding the document and
+    # refusing unrelated follow-ups (docs/conversations.md), so a conversation's ranking sets them to 0.
+    title_weight: float = 0.0
+    agreement_weight: float = 0.0
 
 
 DEFAULT_WEIGHTS = ContextWeights()

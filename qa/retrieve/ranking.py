@@ -1,8 +1,8 @@
 """Ranking chunks for a query: both retrievers' candidates, their fusion, and the optional refinements.
 
-A first pass takes the ``CANDIDATES`` best chunks of each retriever and fuses them (``qa.retrieve.hits``).
+A first pass takes the ``CANDIDATES`` best chunks of each retriever and fuses them (``qa.retrieve.fusion``).
 Refinements, each off at 0; ``title_weight`` and ``agreement_weight`` are on by default, the others are off
-(README, "Quality": what each one measured and why). Rocchio feedback is ready to turn on with
+(docs/quality.md: what each one measured and why). Rocchio feedback is ready to turn on with
 ``rocchio_weight`` alone (``prf_chunks`` 3, margin-weighted, re-scoring the first pass's candidates): it helps
 collections with many relevant documents a question (NFCorpus) and costs those with one (SQuAD):
 
@@ -73,16 +73,18 @@ def rank(passages: Passages, query: str, qvec: np.ndarray, k: int) -> tuple[list
 
 
 def rank_queries(passages: Passages, queries: Sequence[Query], k: int, extra: Sequence[int] = (),
-                 prior: Prior | None = None) -> tuple[list[tuple[int, float]], list[Candidates]]:
+                 prior: Prior | None = None, settings: Settings | None = None
+                 ) -> tuple[list[tuple[int, float]], list[Candidates]]:
     """The ``k`` best chunk rows for the weighted sum of each query's fused score (plus ``prior``), and each
     query's first pass. ``extra`` rows are candidates even if neither retriever ranks them.
 
     Every query is fused the same way (``fuse``: title weighting and the agreement weight included), and
-    feedback, when on, moves every query's vector and BM25 terms by the same feedback chunks.
+    feedback, when on, moves every query's vector and BM25 terms by the same feedback chunks. ``settings``
+    (default: the passages') may set the refinements' weights for this ranking, as a conversation does.
     """
-    settings = passages.settings
+    settings = settings or passages.settings
     n = min(max(CANDIDATES, k), len(passages.chunks))
-    bm25 = [lexical(passages, q.texts) for q in queries]
+    bm25 = [lexical(passages, q.texts, settings.title_weight) for q in queries]
     first = first_pass(passages, queries, [q.vector for q in queries], bm25, n, extra)
     fused = combined(first, queries, settings, prior)
     if settings.retrieval == "hybrid" and fused and settings.prf_chunks and \
@@ -101,11 +103,11 @@ def rank_queries(passages: Passages, queries: Sequence[Query], k: int, extra: Se
     return top_fused(fused, k), first
 
 
-def lexical(passages: Passages, texts: tuple[tuple[str, float], ...]) -> np.ndarray:
+def lexical(passages: Passages, texts: tuple[tuple[str, float], ...], title_weight: float) -> np.ndarray:
     """The weighted sum of each text's BM25 scores (titles included, ``bm25_with_title``)."""
     if len(texts) == 1 and texts[0][1] == 1.0:
-        return bm25_with_title(passages, texts[0][0])
-    return sum(w * bm25_with_title(passages, text) for text, w in texts)
+        return bm25_with_title(passages, texts[0][0], title_weight)
+    return sum(w * bm25_with_title(passages, text, title_weight) for text, w in texts)
 
 
 def first_pass(passages: Passages, queries: Sequence[Query], vectors: list[np.ndarray], bm25: list[np.ndarray],
@@ -208,10 +210,10 @@ def agreement(dense: np.ndarray, bm25: np.ndarray, depth: int = AGREEMENT_DEPTH)
     return len(set(dense[:depth].tolist()) & set(bm25[:depth].tolist())) / depth
 
 
-def bm25_with_title(passages: Passages, query: str) -> np.ndarray:
-    """BM25 of every chunk, plus ``title_weight`` times BM25 over its document's title alone."""
+def bm25_with_title(passages: Passages, query: str, weight: float | None = None) -> np.ndarray:
+    """BM25 of every chunk, plus ``weight`` (default ``title_weight``) times BM25 over its document's title alone."""
     scores = passages.bm25.scores(query)
-    weight = passages.settings.title_weight
+    weight = passages.settings.title_weight if weight is None else weight
     if weight <= 0 or passages.settings.retrieval == "dense" or not len(scores):
         return scores
     return scores + weight * passages.title_scores(query)

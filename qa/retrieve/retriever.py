@@ -57,11 +57,13 @@ class Retriever:
             qvec = self.question_vector(query) if turns else passages.embedder.encode_query(query)
         if not query.strip() or not passages.chunks:
             return Retrieval(query, [], qvec, context)
-        queries, extra, prior = [Query.of(query, qvec)], [], None
+        queries, extra, prior, settings = [Query.of(query, qvec)], [], None, None
         if context.used:
             queries.append(earlier_query(context))
             extra, prior = quote_prior(passages, context)
-        ranked, first = rank_queries(passages, queries, k, extra, prior)
+            settings = passages.settings.replace(title_weight=weights.title_weight,
+                                                 agreement_weight=weights.agreement_weight)
+        ranked, first = rank_queries(passages, queries, k, extra, prior, settings)
         return Retrieval(query, self._hits(ranked, first[0], qvec), qvec, context)
 
     def _hits(self, ranked: list[tuple[int, float]], first: Candidates, qvec: np.ndarray) -> list[Hit]:
