@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from qa.answer import Assistant
 from qa.api import ApiError, AppState, create_api
 from qa.auth import BasicAuthMiddleware, Users, check_exposure
 from qa.settings import Settings
+from qa.shutdown import CLOSE_S, Drain, GracefulServer, TrackRequests
 from qa.uploads import MB
 
 if TYPE_CHECKING:
@@ -78,7 +80,20 @@ def create_app(demo: gr.Blocks, state: AppState, users: Users | None = None, hos
     gr.mount_gradio_app(app, demo, path="/", server_name=host, server_port=port, max_file_size=max_file_size)
     if users is not None:
         app.add_middleware(BasicAuthMiddleware, users=users)
+    app.state.drain = _drain(app, state)
     return app
+
+
+def _drain(app: FastAPI, state: AppState) -> Drain:
+    """How a stop sees the app (qa.shutdown): requests at work are counted; Gradio's heartbeat streams, which
+    stay open while a page or a gradio_client is connected, are ended by Gradio's own stop event."""
+    from gradio.routes import App as GradioApp
+
+    drain = Drain(state.stopping)
+    app.add_middleware(TrackRequests, drain=drain)
+    for mounted in [route.app for route in app.routes if isinstance(getattr(route, "app", None), GradioApp)]:
+        drain.on_close(mounted.stop_event.set)
+    return drain
 
 
 async def _refuse_upload() -> JSONResponse:
@@ -96,10 +111,17 @@ def _mcp_server(state: AppState) -> Any:
         return None
 
 
-def run_app(app: FastAPI, host: str, port: int) -> None:
-    """Serve ``app`` until interrupted (blocking)."""
+def run_app(app: FastAPI, host: str, port: int, grace_s: float = 5.0) -> None:
+    """Serve ``app`` until SIGTERM or Ctrl-C (blocking); requests at work then get ``grace_s`` seconds to finish
+    (qa.shutdown), and the function returns once the server has stopped."""
     import uvicorn
 
+    drain = getattr(app.state, "drain", None) or Drain()
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=CLOSE_S)
+    server = GracefulServer(config, drain, grace_s)
     shown = f"[{host}]" if ":" in host else host
     print(f"* Serving on http://{shown}:{port}/  (chat; HTTP API docs at /api/docs; MCP at {MCP_PATH})", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    server.run_until_stopped()
+    if server.signal is not None:
+        took = time.monotonic() - server.signalled_at
+        print(f"* Stopped ({server.signal.name}) after {took:.1f} s", flush=True)

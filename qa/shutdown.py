@@ -1,0 +1,130 @@
+"""Stopping the server on SIGTERM or Ctrl-C (SIGINT) within seconds, whatever clients are connected.
+
+uvicorn alone waits for every open connection to end, and a browser tab or a gradio_client keeps one open for as
+long as it is connected (Gradio's heartbeat stream), so stopping a used server ended in a kill. Here the first
+signal marks the server as stopping (``/api/health`` answers 503, new uploads and removals are refused) and keeps
+serving while the requests at work finish, for up to ``grace_s`` seconds; then Gradio's heartbeat streams are
+ended and uvicorn closes the port and the connections, cutting what is still open after ``CLOSE_S`` seconds. A
+second signal exits at once. docs/shutdown.md says what users see.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Generator
+from types import FrameType
+
+import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+CLOSE_S = 2.0  # once the grace period is over: how long a connection may take to finish its response
+# Requests that stay open without doing any work, so a stop never waits for them: Gradio's heartbeat stream (one
+# per browser tab or gradio_client, open for as long as it is connected).
+IDLE_STREAMS = ("/gradio_api/heartbeat/",)
+
+
+class Drain:
+    """What a stop needs from the app: the flag it sets, the requests at work, and how to end idle streams."""
+
+    def __init__(self, stopping: threading.Event | None = None) -> None:
+        self.stopping = stopping or threading.Event()  # set by the first signal
+        self.working = 0  # requests at work, idle streams left out; changed only on the event loop's thread
+        self._closers: list[Callable[[], object]] = []
+
+    def on_close(self, closer: Callable[[], object]) -> None:
+        """Have ``closer`` called (on the event loop) when the grace period ends, to end streams that never would."""
+        self._closers.append(closer)
+
+    def close_streams(self) -> None:
+        for closer in self._closers:
+            closer()
+        self._closers.clear()  # once is enough: uvicorn's own exit would call this again
+
+
+class TrackRequests:
+    """ASGI middleware counting the HTTP requests at work in ``drain.working``."""
+
+    def __init__(self, app: ASGIApp, drain: Drain) -> None:
+        self.app, self.drain = app, drain
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or str(scope.get("path", "")).startswith(IDLE_STREAMS):
+            await self.app(scope, receive, send)
+            return
+        self.drain.working += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.drain.working -= 1
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's Server, stopped by SIGTERM or SIGINT as this module describes."""
+
+    def __init__(self, config: uvicorn.Config, drain: Drain, grace_s: float) -> None:
+        if grace_s < 0:
+            raise ValueError(f"grace_s must be 0 or more seconds, got {grace_s}")
+        super().__init__(config)
+        self.drain, self.grace_s = drain, grace_s
+        self.signal: signal.Signals | None = None  # the first signal received
+        self.signalled_at = 0.0  # time.monotonic() when it came
+        self._waiting_logged = False
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        # Replaces uvicorn's, which raises the signal again once it has served: the process would then die of it
+        # (SIGTERM: exit 143; SIGINT: a KeyboardInterrupt traceback) instead of exiting 0.
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signals reach the main thread only (e.g. a test serving from a thread stops by should_exit)
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # A signal handler: only flags are set (logging here could wait for a lock the interrupted code holds).
+        if self.signal is not None:
+            # The user will not wait. A write cut here never corrupts the index (generations are published
+            # atomically); files it had copied are indexed by the next start's refresh.
+            os.write(2, f"* Stopped at once by a second {signal.Signals(sig).name}\n".encode())
+            os._exit(128 + sig)
+        self.signal, self.signalled_at = signal.Signals(sig), time.monotonic()
+        self.drain.stopping.set()
+
+    async def on_tick(self, counter: int) -> bool:
+        done = await super().on_tick(counter) or self._grace_over()
+        if done:
+            self.drain.close_streams()  # else uvicorn would wait for them for good, or cut them after CLOSE_S
+        return done
+
+    def _grace_over(self) -> bool:
+        if self.signal is None:
+            return False
+        left = self.signalled_at + self.grace_s - time.monotonic()
+        if self.drain.working and left > 0:
+            if not self._waiting_logged:
+                log.info("stopping (%s): waiting up to %.0f s for %d request(s) at work", self.signal.name, left,
+                         self.drain.working)
+                self._waiting_logged = True
+            return False
+        if self.drain.working:
+            log.warning("stopping: %d request(s) still at work after %g s; closing", self.drain.working, self.grace_s)
+        return True
+
+    def run_until_stopped(self) -> None:
+        """Serve until a signal (or ``should_exit``) stops the server; a further signal then exits at once."""
+        self.run()
+        if self.signal is not None and threading.current_thread() is threading.main_thread():
+            # What is left (threads finishing a write, the interpreter's exit) must not outlive a second Ctrl-C.
+            for sig in SIGNALS:
+                signal.signal(sig, self.handle_exit)
