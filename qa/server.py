@@ -91,6 +91,9 @@ def _drain(app: FastAPI, state: AppState) -> Drain:
 
     drain = Drain(state.stopping)
     app.add_middleware(TrackRequests, drain=drain)
+    library = state.library
+    if library is not None:
+        drain.always_finish(lambda: library.writing)
     for mounted in [route.app for route in app.routes if isinstance(getattr(route, "app", None), GradioApp)]:
         drain.on_close(mounted.stop_event.set)
     return drain

@@ -3,7 +3,8 @@
 uvicorn alone waits for every open connection to end, and a browser tab or a gradio_client keeps one open for as
 long as it is connected (Gradio's heartbeat stream), so stopping a used server ended in a kill. Here the first
 signal marks the server as stopping (``/api/health`` answers 503, new uploads and removals are refused) and keeps
-serving while the requests at work finish, for up to ``grace_s`` seconds; then Gradio's heartbeat streams are
+serving while the requests at work finish, for up to ``grace_s`` seconds (an upload or removal being indexed is
+always finished: cut, its files would be in the folder but not in the index); then Gradio's heartbeat streams are
 ended and uvicorn closes the port and the connections, cutting what is still open after ``CLOSE_S`` seconds. A
 second signal exits at once. docs/shutdown.md says what users see.
 """
@@ -37,6 +38,16 @@ class Drain:
         self.stopping = stopping or threading.Event()  # set by the first signal
         self.working = 0  # requests at work, idle streams left out; changed only on the event loop's thread
         self._closers: list[Callable[[], object]] = []
+        self._writes: list[Callable[[], bool]] = []
+
+    def always_finish(self, writing: Callable[[], bool]) -> None:
+        """Wait past the grace period while ``writing()`` is true: an upload or removal cut while it indexes would
+        leave its files in the folder but not in the index until the next start."""
+        self._writes.append(writing)
+
+    @property
+    def writing(self) -> bool:
+        return any(writing() for writing in self._writes)
 
     def on_close(self, closer: Callable[[], object]) -> None:
         """Have ``closer`` called (on the event loop) when the grace period ends, to end streams that never would."""
@@ -111,10 +122,11 @@ class GracefulServer(uvicorn.Server):
         if self.signal is None:
             return False
         left = self.signalled_at + self.grace_s - time.monotonic()
-        if self.drain.working and left > 0:
+        if self.drain.writing or (self.drain.working and left > 0):
             if not self._waiting_logged:
-                log.info("stopping (%s): waiting up to %.0f s for %d request(s) at work", self.signal.name, left,
-                         self.drain.working)
+                log.info("stopping (%s): waiting up to %.0f s for %d request(s) at work%s", self.signal.name,
+                         max(left, 0), self.drain.working, ", and for the upload or removal being indexed to "
+                         "finish" if self.drain.writing else "")
                 self._waiting_logged = True
             return False
         if self.drain.working:
