@@ -19,15 +19,13 @@ from qa.answer import Assistant
 from qa.api import ApiError, AppState, create_api
 from qa.auth import BasicAuthMiddleware, Users, check_exposure
 from qa.settings import Settings
-from qa.shutdown import CLOSE_S, Drain, GracefulServer, TrackRequests
+from qa.shutdown import CLOSE_S, MCP_PATH, Drain, GracefulServer, TrackRequests
 from qa.uploads import MB
 
 if TYPE_CHECKING:
     import gradio as gr
 
 log = logging.getLogger(__name__)
-
-MCP_PATH = "/mcp"
 
 
 def build_app(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> FastAPI:
@@ -85,17 +83,13 @@ def create_app(demo: gr.Blocks, state: AppState, users: Users | None = None, hos
 
 
 def _drain(app: FastAPI, state: AppState) -> Drain:
-    """How a stop sees the app (qa.shutdown): requests at work are counted; Gradio's heartbeat streams, which
-    stay open while a page or a gradio_client is connected, are ended by Gradio's own stop event."""
-    from gradio.routes import App as GradioApp
-
+    """How a stop sees the app (qa.shutdown): requests at work are counted, and an upload or removal being
+    indexed is always finished."""
     drain = Drain(state.stopping)
     app.add_middleware(TrackRequests, drain=drain)
     library = state.library
     if library is not None:
         drain.always_finish(lambda: library.writing)
-    for mounted in [route.app for route in app.routes if isinstance(getattr(route, "app", None), GradioApp)]:
-        drain.on_close(mounted.stop_event.set)
     return drain
 
 

@@ -10,6 +10,7 @@ second signal exits at once. docs/shutdown.md says what users see.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -20,24 +21,30 @@ from collections.abc import Callable, Generator
 from types import FrameType
 
 import uvicorn
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 CLOSE_S = 2.0  # once the grace period is over: how long a connection may take to finish its response
-# Requests that stay open without doing any work, so a stop never waits for them: Gradio's heartbeat stream (one
-# per browser tab or gradio_client, open for as long as it is connected).
-IDLE_STREAMS = ("/gradio_api/heartbeat/",)
+MCP_PATH = "/mcp"
+
+
+def is_idle_stream(scope: Scope) -> bool:
+    """Whether a request stays open without doing any work, so a stop need not wait for it: Gradio's heartbeat
+    (one per browser tab or gradio_client, open while it is connected) and MCP's GET stream (server-initiated
+    messages, of which this server sends none)."""
+    path = str(scope.get("path", ""))
+    return "/heartbeat/" in path or (scope.get("method") == "GET" and path.rstrip("/") == MCP_PATH)
 
 
 class Drain:
-    """What a stop needs from the app: the flag it sets, the requests at work, and how to end idle streams."""
+    """What a stop needs from the app: the flag it sets, the requests at work, and the writes it must not cut."""
 
     def __init__(self, stopping: threading.Event | None = None) -> None:
         self.stopping = stopping or threading.Event()  # set by the first signal
         self.working = 0  # requests at work, idle streams left out; changed only on the event loop's thread
-        self._closers: list[Callable[[], object]] = []
+        self.closed = asyncio.Event()  # set on the event loop when the grace period ends: idle streams then end
         self._writes: list[Callable[[], bool]] = []
 
     def always_finish(self, writing: Callable[[], bool]) -> None:
@@ -49,31 +56,53 @@ class Drain:
     def writing(self) -> bool:
         return any(writing() for writing in self._writes)
 
-    def on_close(self, closer: Callable[[], object]) -> None:
-        """Have ``closer`` called (on the event loop) when the grace period ends, to end streams that never would."""
-        self._closers.append(closer)
-
-    def close_streams(self) -> None:
-        for closer in self._closers:
-            closer()
-        self._closers.clear()  # once is enough: uvicorn's own exit would call this again
-
 
 class TrackRequests:
-    """ASGI middleware counting the HTTP requests at work in ``drain.working``."""
+    """ASGI middleware: counts the HTTP requests at work in ``drain.working``, and tells idle streams that their
+    client left once ``drain.closed`` is set (Starlette's and sse-starlette's streams then end, as on a real
+    disconnect); uvicorn would otherwise wait for them for good."""
 
     def __init__(self, app: ASGIApp, drain: Drain) -> None:
         self.app, self.drain = app, drain
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or str(scope.get("path", "")).startswith(IDLE_STREAMS):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
-        self.drain.working += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.drain.working -= 1
+        elif is_idle_stream(scope):
+            await self._idle_stream(scope, receive, send)
+        else:
+            self.drain.working += 1
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self.drain.working -= 1
+
+    async def _idle_stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = ended = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started, ended
+            started = started or message["type"] == "http.response.start"
+            ended = ended or message["type"] == "http.response.body" and not message.get("more_body", False)
+            await send(message)
+
+        await self.app(scope, self._until_closed(receive), watch)
+        if started and not ended and self.drain.closed.is_set():
+            # A stream told that its client left stops without a last chunk (sse-starlette); send it, so the
+            # client sees the stream end and uvicorn does not log a response left incomplete.
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _until_closed(self, receive: Receive) -> Receive:
+        async def receive_or_disconnect() -> Message:
+            if self.drain.closed.is_set():
+                return {"type": "http.disconnect"}
+            message, closed = asyncio.ensure_future(receive()), asyncio.ensure_future(self.drain.closed.wait())
+            await asyncio.wait({message, closed}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (message, closed):
+                task.cancel()
+            return message.result() if message.done() and not message.cancelled() else {"type": "http.disconnect"}
+
+        return receive_or_disconnect
 
 
 class GracefulServer(uvicorn.Server):
@@ -115,7 +144,7 @@ class GracefulServer(uvicorn.Server):
     async def on_tick(self, counter: int) -> bool:
         done = await super().on_tick(counter) or self._grace_over()
         if done:
-            self.drain.close_streams()  # else uvicorn would wait for them for good, or cut them after CLOSE_S
+            self.drain.closed.set()  # idle streams end now; uvicorn would wait for them for good
         return done
 
     def _grace_over(self) -> bool:
