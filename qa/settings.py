@@ -84,6 +84,9 @@ class Settings:
     device: str = "auto"
     reload_interval: float = 2.0  # seconds between a server's checks for a newly published index; 0: never
     generation_grace_s: float = 0.0  # seconds a replaced index generation is kept for readers on other machines
+    # On SIGTERM or Ctrl-C, seconds the questions, uploads and removals already running get to finish before the
+    # server closes what is still open (qa/serve/shutdown.py, docs/shutdown.md)
+    shutdown_grace_s: float = 5.0
     # Serving (qa/serve/auth.py): sign-in for the page, the HTTP API and MCP; never shown in a repr or a log.
     auth: str = field(default="", repr=False)  # "USER:PASS", several separated by commas
     auth_file: str = ""  # a file of users: one USER:PASS a line, blank lines and # comments ignored
@@ -133,7 +136,7 @@ class Settings:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not DEVICE.fullmatch(self.device):
             raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
-        for name in ("reload_interval", "generation_grace_s"):
+        for name in ("reload_interval", "generation_grace_s", "shutdown_grace_s"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more seconds, got {getattr(self, name)}")
         if not self.model:

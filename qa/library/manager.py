@@ -99,6 +99,11 @@ class DocumentLibrary(LiveAssistant):
         return cls(Assistant(index), source, settings.index_dir)
 
     @property
+    def writing(self) -> bool:
+        """Whether files are being added or removed right now (a server stopping waits for them: qa.serve.shutdown)."""
+        return self._lock.locked()
+
+    @property
     def trash_dir(self) -> Path:
         return self.source_dir / TRASH
 

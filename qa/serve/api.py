@@ -2,7 +2,8 @@
 
 Every route answers from the live Assistant (``AppState.live``): after an upload, from the new index. Errors are
 JSON ``{"error": code, "message": sentence}`` with the status that fits: 400 a bad request, 403 writes while
-read-only, 404 an unknown document, 413 a file over the upload limit, 503 an index or model that cannot be used.
+read-only, 404 an unknown document, 413 a file over the upload limit, 503 an index or model that cannot be used
+(or a write sent while the server stops).
 """
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ from qa.serve.api_models import (
     RemoveResponse,
     SearchRequest,
     SearchResponse,
+    StoppingResponse,
     Timing,
     UploadResponse,
     ask_response,
@@ -73,6 +75,9 @@ class AppState:
     follow: LiveAssistant | None = None  # without a library, what follows the index folder
     # Questions answered at once over the API and MCP together: more would only make each wait for the CPU.
     asks: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(ASKS_AT_ONCE))
+    # Set when the server is asked to stop (qa.serve.shutdown): /api/health then answers 503, so a load balancer takes
+    # this replica out while the requests already running finish.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     @property
     def live(self) -> Assistant:
@@ -81,13 +86,17 @@ class AppState:
         return source.assistant if source is not None else self.assistant
 
     def writable(self) -> DocumentLibrary:
-        """The library, for adding or removing documents; ApiError 403 when that is turned off."""
+        """The library, for adding or removing documents; ApiError 403 when that is turned off, 503 while stopping."""
         if self.read_only:
             raise ApiError(403, "read_only", "this server is read-only (--read-only or QA_READ_ONLY): documents "
                                              "cannot be added or removed")
         if self.library is None:
             raise ApiError(403, "uploads_off", "this server has no document folder to add documents to: serve an "
                                                "index built from a folder")
+        if self.stopping.is_set():
+            # Started now, a write could outlast the shutdown grace period; refused, it can be sent elsewhere.
+            raise ApiError(503, "stopping", "the server is stopping: send this to another replica, or again once "
+                                            "the server is back")
         return self.library
 
 
@@ -147,8 +156,11 @@ def _add_answer_routes(api: FastAPI, state: AppState) -> None:
         return SearchResponse(query=request.query, hits=[hit_out(h) for h in hits],
                               timing=Timing(total_ms=_ms(started)))
 
-    @api.get("/health", response_model=HealthResponse, summary="Whether the index is loaded, and its size")
-    def health() -> HealthResponse:
+    @api.get("/health", response_model=HealthResponse, summary="Whether the index is loaded, and its size",
+             responses={503: {"model": StoppingResponse, "description": "The server is stopping (SIGTERM or Ctrl-C)"}})
+    def health() -> HealthResponse | JSONResponse:
+        if state.stopping.is_set():
+            return JSONResponse({"status": "stopping"}, status_code=503)
         index = state.live.index
         return HealthResponse(status="ok", documents=len(index.documents), passages=len(index.chunks),
                               model=index.settings.model, read_only=state.read_only,

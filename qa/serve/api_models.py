@@ -144,6 +144,10 @@ class HealthResponse(BaseModel):
     uploads: bool = Field(description="Whether POST and DELETE /api/documents are allowed.")
 
 
+class StoppingResponse(BaseModel):
+    status: Literal["stopping"] = Field(description="Answered with 503 from the moment the server is asked to stop.")
+
+
 class ErrorResponse(BaseModel):
     error: str = Field(description="A short code, e.g. bad_request, not_found, too_large, index_not_ready.")
     message: str = Field(description="What went wrong and what to do, for a person.")

@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -25,13 +26,12 @@ from qa.serve.api import ApiError, AppState, create_api
 from qa.serve.auth import BasicAuthMiddleware, Users, check_exposure
 from qa.serve.webapp import create_demo, document_library, follow_index, warm_up
 from qa.settings import Settings
+from qa.serve.shutdown import CLOSE_S, MCP_PATH, Drain, GracefulServer, TrackRequests
 
 if TYPE_CHECKING:
     import gradio as gr
 
 log = logging.getLogger(__name__)
-
-MCP_PATH = "/mcp"
 
 
 def build_app(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> FastAPI:
@@ -80,7 +80,19 @@ def create_app(demo: gr.Blocks, state: AppState, users: Users | None = None, hos
     gr.mount_gradio_app(app, demo, path="/", server_name=host, server_port=port, max_file_size=max_file_size)
     if users is not None:
         app.add_middleware(BasicAuthMiddleware, users=users)
+    app.state.drain = _drain(app, state)
     return app
+
+
+def _drain(app: FastAPI, state: AppState) -> Drain:
+    """How a stop sees the app (qa.serve.shutdown): requests at work are counted, and an upload or removal being
+    indexed is always finished."""
+    drain = Drain(state.stopping)
+    app.add_middleware(TrackRequests, drain=drain)
+    library = state.library
+    if library is not None:
+        drain.always_finish(lambda: library.writing)
+    return drain
 
 
 async def _refuse_upload() -> JSONResponse:
@@ -98,13 +110,20 @@ def _mcp_server(state: AppState) -> Any:
         return None
 
 
-def run_app(app: FastAPI, host: str, port: int) -> None:
-    """Serve ``app`` until interrupted (blocking)."""
+def run_app(app: FastAPI, host: str, port: int, grace_s: float = 5.0) -> None:
+    """Serve ``app`` until SIGTERM or Ctrl-C (blocking); requests at work then get ``grace_s`` seconds to finish
+    (qa.serve.shutdown), and the function returns once the server has stopped."""
     import uvicorn
 
+    drain = getattr(app.state, "drain", None) or Drain()
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=CLOSE_S)
+    server = GracefulServer(config, drain, grace_s)
     shown = f"[{host}]" if ":" in host else host
     print(f"* Serving on http://{shown}:{port}/  (chat; HTTP API docs at /api/docs; MCP at {MCP_PATH})", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    server.run_until_stopped()
+    if server.signal is not None:
+        took = time.monotonic() - server.signalled_at
+        print(f"* Stopped ({server.signal.name}) after {took:.1f} s", flush=True)
 
 
 DEFAULT_PORT = 7860
@@ -148,4 +167,4 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT)
     check_port(host, port)
     app = build_app(settings, host, port)
     check_port(host, port)
-    run_app(app, host, port)
+    run_app(app, host, port, settings.shutdown_grace_s)
