@@ -6,7 +6,8 @@ All documents of the file are indexed together once (kept in ``--cache`` for lat
 replayed in turn order three ways: ``off`` (each question alone, as before conversations), ``naive`` (the
 user's previous 3 questions prepended) and ``on`` (the default: ``qa.retrieve.context``), with the assistant's own
 earlier answers as the history (the file's README gives the protocol). First turns and follow-ups are
-reported apart, for all dialogues and for the tuning / held-out halves (``qa.eval.conversations.tuning_half``).
+reported apart, for all dialogues, for the tuning / held-out halves (``qa.eval.conversations.tuning_half``)
+and for each domain (dmv, studentaid: tune on one, confirm on the other).
 
 Abstention check: after the first turn of each dialogue the assistant answered, a SQuAD dev question (about
 something else; a fixed random sample) is asked as the follow-up; the share refused is reported, next to the
@@ -84,7 +85,7 @@ def main() -> None:
 
 def print_tables(report: dict[str, Any]) -> None:
     print(f"\ndoc2dial-dev: {report['dialogues']} dialogues, {report['turns']} turns, {report['documents']} documents")
-    for part in ("all", "tuning", "held-out"):
+    for part in report["modes"]["on"]["tables"]:  # all, the tuning and held-out halves, then each domain
         print(f"\n{part}:\n")
         rows = {f"{kind}, {report['modes'][mode]['label']}": report["modes"][mode]["tables"][part][kind]
                 for kind in ("first turns", "follow-ups") for mode in MODES

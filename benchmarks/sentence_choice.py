@@ -3,7 +3,7 @@
     python benchmarks/sentence_choice.py [--squad-sample N] [--cache /tmp/qa-quality-multi]
 
 Each question is retrieved once with the default ranking; then every variant (a change to the ``quote_*``
-settings, ``qa/sentences.py``) answers from the same passages. Abstention does not depend on these settings
+settings, ``qa/answer/sentences.py``) answers from the same passages. Abstention does not depend on these settings
 (the evidence is the same), so a variant only changes which sentences are quoted and in what order.
 
 - SQuAD v1.1 dev: the first quote / any quote holds a gold answer; "tune" = even-numbered articles (the
@@ -35,7 +35,7 @@ from qa.answer.assistant import Assistant
 from qa.eval.conversations import tuning_half  # noqa: E402
 from qa.eval.evaluation import contains_answer  # noqa: E402
 
-# Each variant changes the default Settings; "before" is the order quotes had before qa/sentences.py.
+# Each variant changes the default Settings; "before" is the order quotes had before qa/answer/sentences.py.
 EVIDENCE = {"quote_order": "evidence", "quote_handover": False}
 VARIANTS: dict[str, dict[str, Any]] = {
     "before: by the evidence (cosine + coverage)": EVIDENCE,
