@@ -19,6 +19,7 @@ from qa.answer.sentences import Candidate, candidates
 from qa.retrieve.context import DEFAULT_WEIGHTS, Context, ContextWeights
 from qa.retrieve.hits import Hit
 from qa.retrieve.passages import Passages
+from qa.retrieve.ranking import unit
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,5 @@ def read_in_context(passages: Passages, question: str, qvec: np.ndarray, context
     weights = {t: idf[t] * (1.0 if t in own else w.carried_terms) for t in idf}
     last_quotes = context.last_quotes
     last = max(last_quotes, key=lambda q: q[2]) if last_quotes else None
-    mixed = qvec + w.sentence_vector * context.history
-    vector = (mixed / max(float(np.linalg.norm(mixed)), 1e-9)).astype(np.float32)
+    vector = unit(qvec + w.sentence_vector * context.history)
     return Reading(question, QuestionTerms(weights, bm25), vector, Interpretation.of(context, tuple(carried)), last, w)

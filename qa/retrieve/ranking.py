@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qa.retrieve.fusion import rrf, score_fusion, top_fused
-from qa.retrieve.passages import Passages
+from qa.retrieve.passages import Passages, similarities
 from qa.settings import Settings
 
 CANDIDATES = 100  # per retriever, before fusion; evaluation ranks 100 deep, so answers see the same pool
@@ -105,8 +105,6 @@ def rank_queries(passages: Passages, queries: Sequence[Query], k: int, extra: Se
 
 def lexical(passages: Passages, texts: tuple[tuple[str, float], ...], title_weight: float) -> np.ndarray:
     """The weighted sum of each text's BM25 scores (titles included, ``bm25_with_title``)."""
-    if len(texts) == 1 and texts[0][1] == 1.0:
-        return bm25_with_title(passages, texts[0][0], title_weight)
     return sum(w * bm25_with_title(passages, text, title_weight) for text, w in texts)
 
 
@@ -121,7 +119,7 @@ def first_pass(passages: Passages, queries: Sequence[Query], vectors: list[np.nd
     if len(vectors) == 1 and not extra:
         return [candidates(passages, vectors[0], bm25[0], n)]
     settings = passages.settings
-    searched = _normalised(sum(q.weight * v for q, v in zip(queries, vectors, strict=True)))
+    searched = unit(sum(q.weight * v for q, v in zip(queries, vectors, strict=True)))
     dense_idx = passages.dense_ranking(searched, n) if settings.retrieval != "bm25" else np.zeros(0, np.int64)
     bm25_idx = [top_rows(b, n) if settings.retrieval != "dense" else np.zeros(0, np.int64) for b in bm25]
     rows = sorted({*dense_idx.tolist(), *(i for ranking in bm25_idx for i in ranking.tolist()), *extra})
@@ -136,8 +134,6 @@ def first_pass(passages: Passages, queries: Sequence[Query], vectors: list[np.nd
 def combined(found: list[Candidates], queries: Sequence[Query], settings: Settings,
              prior: Prior | None = None) -> dict[int, float]:
     """The weighted sum of each query's fused scores, plus ``prior``."""
-    if len(found) == 1 and queries[0].weight == 1.0 and prior is None:
-        return fuse(found[0], settings)
     total: dict[int, float] = {}
     for candidates_, query in zip(found, queries, strict=True):
         for i, score in fuse(candidates_, settings).items():
@@ -151,7 +147,8 @@ def _by_score(rows: list[int], scores: dict[int, float]) -> np.ndarray:
     return order[np.lexsort((order, -np.array([scores[i] for i in rows])))] if rows else order
 
 
-def _normalised(vector: np.ndarray) -> np.ndarray:
+def unit(vector: np.ndarray) -> np.ndarray:
+    """``vector`` scaled to length 1, as float32 (the type of the index's vectors)."""
     return (vector / max(float(np.linalg.norm(vector)), 1e-9)).astype(np.float32)
 
 
@@ -170,12 +167,6 @@ def candidates(passages: Passages, qvec: np.ndarray, bm25_scores: np.ndarray, n:
     blocks = dict(zip(rows, passages.chunk_vectors(rows), strict=True))
     return Candidates(dense_idx, bm25_idx, bm25_scores,
                       similarities(blocks, qvec, passages.settings.sentence_mean_weight), blocks)
-
-
-def similarities(blocks: dict[int, np.ndarray], qvec: np.ndarray, mean_weight: float) -> dict[int, float]:
-    """Each chunk's dense score, as ``Passages.chunk_similarities``, from its sentence vectors already read."""
-    sims = {i: block @ qvec for i, block in blocks.items()}
-    return {i: float(s.max() + mean_weight * s.mean()) if len(s) else 0.0 for i, s in sims.items()}
 
 
 def rescored(passages: Passages, first: Candidates, qvec: np.ndarray, bm25_scores: np.ndarray) -> Candidates:
