@@ -23,7 +23,6 @@ class Retrieval:
     """What a search found: the passages best first, the question's own vector (sentences are scored with it),
     and the conversation's context (empty for a question alone)."""
 
-    question: str
     hits: list[Hit]
     vector: np.ndarray
     context: Context = field(default_factory=Context)
@@ -56,7 +55,7 @@ class Retriever:
         elif qvec is None:  # in a conversation, this question is the next one's context: keep its vector
             qvec = self.question_vector(query) if turns else passages.embedder.encode_query(query)
         if not query.strip() or not passages.chunks:
-            return Retrieval(query, [], qvec, context)
+            return Retrieval([], qvec, context)
         queries, extra, prior, settings = [Query.of(query, qvec)], [], None, None
         if context.used:
             queries.append(earlier_query(context))
@@ -64,7 +63,7 @@ class Retriever:
             settings = passages.settings.replace(title_weight=weights.title_weight,
                                                  agreement_weight=weights.agreement_weight)
         ranked, first = rank_queries(passages, queries, k, extra, prior, settings)
-        return Retrieval(query, self._hits(ranked, first[0], qvec), qvec, context)
+        return Retrieval(self._hits(ranked, first[0], qvec), qvec, context)
 
     def _hits(self, ranked: list[tuple[int, float]], first: Candidates, qvec: np.ndarray) -> list[Hit]:
         """Hits carry the question's plain best-sentence cosine and its BM25 score (titles included)."""
