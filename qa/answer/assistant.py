@@ -57,9 +57,10 @@ class Assistant:
     def follow_up(self, question: str, turns: Sequence[Turn], weights: ContextWeights = DEFAULT_WEIGHTS) -> Answer:
         """Answer ``question`` (already checked) after the conversation's ``turns``, oldest first.
 
-        The same retriever ranks it, with the earlier answered questions and the places last quoted as context
+        The same retriever ranks it, with the earlier questions and the places last quoted as context
         (``qa.retrieve.context``); its sentences are read in that context (``qa.answer.reading``). With no
-        answered turn among the recent ones, it is answered as a question alone.
+        answered turn among the recent ones, its sentences are read as for a question alone (the earlier
+        questions still say where to look).
         """
         found = self.index.retriever.retrieve(question, self.k, turns, weights)
         context = found.context

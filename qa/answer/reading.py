@@ -30,7 +30,7 @@ class Interpretation:
     questions: tuple[str, ...]  # their questions, most recent first
     carried_terms: tuple[str, ...]  # stemmed terms of theirs that the current question lacks
     documents: tuple[str, ...]  # documents quoted last, favoured when ranking passages
-    skipped_abstained: int = 0  # recent turns left out because the assistant did not answer them
+    skipped_abstained: int = 0  # recent turns the assistant did not answer: no quotes or terms of theirs count
 
     @classmethod
     def of(cls, context: Context, carried: tuple[str, ...] = ()) -> Interpretation:

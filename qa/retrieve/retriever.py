@@ -57,9 +57,9 @@ class Retriever:
         if not query.strip() or not passages.chunks:
             return Retrieval([], qvec, context)
         queries, extra, prior, settings = [Query.of(query, qvec)], [], None, None
-        if context.used:
+        if context.questions:
             queries.append(earlier_query(context))
-            extra, prior = quote_prior(passages, context)
+            extra, prior = quote_prior(passages, context) if context.used else ([], None)
             settings = passages.settings.replace(title_weight=weights.title_weight,
                                                  agreement_weight=weights.agreement_weight)
         ranked, first = rank_queries(passages, queries, k, extra, prior, settings)
