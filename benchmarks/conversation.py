@@ -33,7 +33,8 @@ from common import DEFAULT_SQUAD, RESULTS, write_report  # noqa: E402
 from qa import Settings  # noqa: E402
 from qa.answer.assistant import Assistant  # noqa: E402
 from qa.answer.turns import turns_from_answers
-from qa.eval.conversations import format_table, load_conversations, replay, tables, tuning_half  # noqa: E402
+from qa.eval.conversations import (  # noqa: E402
+    by_last_answer, format_table, load_conversations, replay, tables, tuning_half)
 from qa.eval.evaluation import load_squad, prepare_index  # noqa: E402
 from qa.index.index import Index  # noqa: E402
 
@@ -77,7 +78,8 @@ def main() -> None:
     for mode, label in MODES.items():
         started = time.perf_counter()
         results = replay(index, chosen, mode, show_progress=True)
-        report["modes"][mode] = {"label": label, "seconds": time.perf_counter() - started, "tables": tables(results)}
+        report["modes"][mode] = {"label": label, "seconds": time.perf_counter() - started, "tables": tables(results),
+                                 "by_last_answer": by_last_answer(results)}
     report["off_topic"] = off_topic_refusals(index, chosen, args.squad)
     print_tables(report)
     write_report(report, args.out)
@@ -91,6 +93,9 @@ def print_tables(report: dict[str, Any]) -> None:
                 for kind in ("first turns", "follow-ups") for mode in MODES
                 if kind == "follow-ups" or mode == "off"}
         print(format_table(rows))
+    print("\nfollow-ups by where the last answer of the dialogue quoted (each mode's own answers):\n")
+    print(format_table({f"after {kind}, {report['modes'][mode]['label']}": table
+                        for mode in MODES for kind, table in report["modes"][mode]["by_last_answer"].items()}))
     off = report["off_topic"]
     print(f"\nunrelated SQuAD questions as follow-ups ({off['questions']}): refused {off['refused_as_follow_up']:.3f} "
           f"(tuning {off['refused_as_follow_up_tuning']:.3f}, held-out {off['refused_as_follow_up_held_out']:.3f}); "

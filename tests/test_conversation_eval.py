@@ -14,6 +14,7 @@ from qa.errors import DocumentError
 from qa.eval.conversations import (
     ConversationTurn,
     _judge,
+    by_last_answer,
     evaluate_conversations,
     format_conversation_report,
     is_conversation_folder,
@@ -116,6 +117,16 @@ def test_a_turn_is_judged_by_overlap_with_the_gold_span():
     result = _judge(turn, answer, True, 1.0)
 
     assert (result.doc1, result.doc5, result.first_in_gold, result.any_in_gold) == (False, True, False, True)
+
+
+def test_follow_ups_are_split_by_where_the_last_answer_quoted(report):
+    firsts = [r for r in report.per_turn if not r.follow_up]
+    follow_ups = [r for r in report.per_turn if r.follow_up]
+    split = by_last_answer(report.per_turn)
+
+    assert {r.last_answer for r in firsts} == {"none"}
+    assert {r.last_answer for r in follow_ups} == {"gold document"}  # both first turns quoted their document
+    assert split["gold document"]["turns"] == 2 and split["other document"]["turns"] == 0
 
 
 def test_the_halves_are_fixed_by_the_dialogue_id():

@@ -64,6 +64,9 @@ class TurnResult:
     latency_ms: float
     confidence: float = 0.0  # the best sentence's score
     domain: str = ""
+    # where the last answered turn's first quote was: "gold document", "other document", or "none" (no earlier
+    # answer among the dialogue's turns so far); a follow-up after a wrong document is where context misleads
+    last_answer: str = ""
 
 
 @dataclass
@@ -144,7 +147,7 @@ def replay(index: Index, dialogues: list[list[ConversationTurn]], history: str =
             started = time.perf_counter()
             answer = ask(turn.question, answers)
             latency = (time.perf_counter() - started) * 1000
-            results.append(_judge(turn, answer, bool(answers), latency))
+            results.append(_judge(turn, answer, bool(answers), latency, _last_answer(turn, answers)))
             answers.append(answer)
             bar.update()
     bar.close()
@@ -167,13 +170,21 @@ def _asker(assistant: Assistant, history: str, weights: ContextWeights) -> Calla
     return ask
 
 
-def _judge(turn: ConversationTurn, answer: Answer, follow_up: bool, latency_ms: float) -> TurnResult:
+def _last_answer(turn: ConversationTurn, answers: list[Answer]) -> str:
+    last = next((a for a in reversed(answers) if a.quotes), None)
+    if last is None:
+        return "none"
+    return "gold document" if last.quotes[0].doc_id == turn.doc_id else "other document"
+
+
+def _judge(turn: ConversationTurn, answer: Answer, follow_up: bool, latency_ms: float,
+           last_answer: str = "") -> TurnResult:
     docs = list(dict.fromkeys(h.doc_id for h in answer.passages))[:5]
     hits = [q.doc_id == turn.doc_id and q.start < turn.end and turn.start < q.end for q in answer.quotes]
     return TurnResult(turn.dial_id, turn.turn_id, follow_up, tuning_half(turn.dial_id),
                       bool(docs) and answer.passages[0].doc_id == turn.doc_id, turn.doc_id in docs,
                       bool(hits) and hits[0], any(hits), answer.abstained, latency_ms,
-                      answer.confidence, turn.domain)
+                      answer.confidence, turn.domain, last_answer)
 
 
 def tables(results: list[TurnResult]) -> dict[str, dict[str, dict[str, float]]]:
@@ -186,6 +197,13 @@ def tables(results: list[TurnResult]) -> dict[str, dict[str, dict[str, float]]]:
         parts |= {f"domain {d}": [r for r in results if r.domain == d] for d in domains}
     return {name: {"first turns": summarise([r for r in rs if not r.follow_up]),
                    "follow-ups": summarise([r for r in rs if r.follow_up])} for name, rs in parts.items()}
+
+
+def by_last_answer(results: list[TurnResult]) -> dict[str, dict[str, float]]:
+    """The follow-ups' metrics by where the last answered turn quoted (``TurnResult.last_answer``)."""
+    follow_ups = [r for r in results if r.follow_up]
+    return {kind: summarise([r for r in follow_ups if r.last_answer == kind])
+            for kind in ("gold document", "other document", "none")}
 
 
 def summarise(results: list[TurnResult]) -> dict[str, float]:
