@@ -34,7 +34,7 @@ from qa import Settings  # noqa: E402
 from qa.answer.assistant import Assistant  # noqa: E402
 from qa.answer.turns import turns_from_answers
 from qa.eval.conversations import (  # noqa: E402
-    by_last_answer, format_table, load_conversations, replay, tables, tuning_half)
+    TurnResult, by_last_answer, format_table, load_conversations, replay, tables, tuning_half)
 from qa.eval.evaluation import load_squad, prepare_index  # noqa: E402
 from qa.index.index import Index  # noqa: E402
 
@@ -62,6 +62,17 @@ def off_topic_refusals(index: Index, dialogues: list[list[Any]], squad: Path) ->
             "refused_alone": share(alone)}
 
 
+def own_match_kept(alone: list[TurnResult], other: list[TurnResult]) -> dict[str, float]:
+    """Among the follow-ups whose question alone ranks the gold document first (top 5), the share that
+    ``other`` (the same turns replayed another way) still has in its top 5: a strong own match not buried."""
+    out: dict[str, float] = {}
+    for name, strong in (("first", lambda r: r.doc1), ("top5", lambda r: r.doc5)):
+        pairs = [(a, o) for a, o in zip(alone, other, strict=True) if a.follow_up and strong(a)]
+        out[f"alone_{name}"] = len(pairs)
+        out[f"kept_{name}"] = sum(o.doc5 for _, o in pairs) / max(len(pairs), 1)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -75,11 +86,14 @@ def main() -> None:
     index, seconds, how = prepare_index(documents, Settings(), args.cache, show_progress=True)
     report: dict[str, Any] = {"data": str(args.data), "dialogues": len(chosen), "turns": sum(map(len, chosen)),
                               "documents": len(documents), "index": how, "index_seconds": seconds, "modes": {}}
+    per_turn = {}
     for mode, label in MODES.items():
         started = time.perf_counter()
-        results = replay(index, chosen, mode, show_progress=True)
+        per_turn[mode] = results = replay(index, chosen, mode, show_progress=True)
         report["modes"][mode] = {"label": label, "seconds": time.perf_counter() - started, "tables": tables(results),
                                  "by_last_answer": by_last_answer(results)}
+    for mode in ("naive", "on"):
+        report["modes"][mode]["own_match_kept"] = own_match_kept(per_turn["off"], per_turn[mode])
     report["off_topic"] = off_topic_refusals(index, chosen, args.squad)
     print_tables(report)
     write_report(report, args.out)
@@ -96,6 +110,11 @@ def print_tables(report: dict[str, Any]) -> None:
     print("\nfollow-ups by where the last answer of the dialogue quoted (each mode's own answers):\n")
     print(format_table({f"after {kind}, {report['modes'][mode]['label']}": table
                         for mode in MODES for kind, table in report["modes"][mode]["by_last_answer"].items()}))
+    for mode in ("naive", "on"):
+        kept = report["modes"][mode]["own_match_kept"]
+        print(f"\n{report['modes'][mode]['label']}: of the {kept['alone_first']:.0f} follow-ups whose question alone "
+              f"ranks the gold document first, {kept['kept_first']:.3f} keep it in the top 5; of the "
+              f"{kept['alone_top5']:.0f} it has in its top 5, {kept['kept_top5']:.3f}")
     off = report["off_topic"]
     print(f"\nunrelated SQuAD questions as follow-ups ({off['questions']}): refused {off['refused_as_follow_up']:.3f} "
           f"(tuning {off['refused_as_follow_up_tuning']:.3f}, held-out {off['refused_as_follow_up_held_out']:.3f}); "

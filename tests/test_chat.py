@@ -53,6 +53,13 @@ def test_sources_shows_the_last_answers_quotes_and_how_it_was_read(assistant):
     assert f"characters {last.quotes[0].start}-{last.quotes[0].end}" in shown
 
 
+def test_sources_say_when_the_earlier_turns_went_unanswered(assistant):
+    out, _, _ = chat(assistant, OFF_TOPIC_QUESTION, SEED_QUESTION, "/sources")
+
+    shown = out.split("\n\n")[2]
+    assert shown.startswith("Read alone: the 1 earlier turn went unanswered (their questions still guided the search).")
+
+
 def test_sources_before_any_question_says_so():
     assert format_sources(None) == "No answer yet in this conversation."
 

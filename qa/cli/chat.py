@@ -35,7 +35,8 @@ def format_sources(answer: Answer | None) -> str:
     """The last answer's sources with the quoted sentences, or the closest passages if it abstained."""
     if answer is None:
         return "No answer yet in this conversation."
-    lines = [describe_context(answer)] if answer.interpretation and answer.interpretation.turns_used else []
+    it = answer.interpretation
+    lines = [describe_context(answer)] if it and (it.turns_used or it.skipped_abstained) else []
     if answer.abstained:
         if not answer.passages:
             return "\n".join([*lines, "No passage is close to the last question."])
@@ -51,8 +52,11 @@ def format_sources(answer: Answer | None) -> str:
 def describe_context(answer: Answer) -> str:
     """One line saying what the earlier turns contributed to reading the question."""
     it = answer.interpretation
-    if it is None or not it.turns_used:
-        return "Read alone (no earlier answered turn)."
+    if it is None:
+        return "Read alone (no earlier turn)."
+    if not it.turns_used:
+        return (f"Read alone: the {it.skipped_abstained} earlier turn{'s' * (it.skipped_abstained > 1)} went "
+                "unanswered (their questions still guided the search).")
     terms = ", ".join(it.carried_terms) or "none"
     return f"Read with {it.turns_used} earlier turn{'s' * (it.turns_used > 1)}; terms carried over: {terms}."
 
