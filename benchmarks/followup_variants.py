@@ -212,8 +212,9 @@ def cells(figures: dict[str, float]) -> str:
 def row(name: str, found: dict[str, Any]) -> str:
     parts = found["follow_ups"]
     last = found["by_last_answer"]
-    return (f"| {name} | {cells(parts['all'])} | {' | '.join(cells(parts[p]) for p in sorted(parts) if p != 'all')} "
-            f"| {last['other document']['doc@5']:.3f} | {last['none']['doc@5']:.3f} | {found['unrelated_refused']:.3f} |")
+    domains = " | ".join(cells(parts[p]) for p in sorted(parts) if p != "all")
+    return (f"| {name} | {cells(parts['all'])} | {domains} | {last['other document']['doc@5']:.3f} "
+            f"| {last['none']['doc@5']:.3f} | {found['unrelated_refused']:.3f} |")
 
 
 def main() -> None:

@@ -57,7 +57,8 @@ def test_an_unanswered_question_still_says_where_to_look(seed_index):
 
 
 def test_earlier_questions_mix_their_vectors_by_length_in_words():
-    axes = {"one two": np.array([1.0, 0.0], np.float32), "one two three four five six": np.array([0.0, 1.0], np.float32)}
+    axes = {"one two": np.array([1.0, 0.0], np.float32),
+            "one two three four five six": np.array([0.0, 1.0], np.float32)}
     turns = [Turn("one two", True), Turn("one two three four five six", False)]
 
     context = read_context(turns, ContextWeights(unanswered=0.5), axes.__getitem__)
