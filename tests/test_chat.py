@@ -60,6 +60,13 @@ def test_sources_say_when_the_earlier_turns_went_unanswered(assistant):
     assert shown.startswith("Read alone: the 1 earlier turn went unanswered (their questions still guided the search).")
 
 
+def test_sources_count_the_unanswered_turns_beside_the_answered_ones(assistant):
+    out, _, _ = chat(assistant, OFF_TOPIC_QUESTION, SEED_QUESTION, URGE_QUESTION, "/sources")
+
+    shown = out.split("\n\n")[3]
+    assert shown.startswith("Read with 1 earlier turn (1 unanswered one also guided the search); terms carried over:")
+
+
 def test_sources_before_any_question_says_so():
     assert format_sources(None) == "No answer yet in this conversation."
 

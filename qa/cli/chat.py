@@ -58,7 +58,9 @@ def describe_context(answer: Answer) -> str:
         return (f"Read alone: the {it.skipped_abstained} earlier turn{'s' * (it.skipped_abstained > 1)} went "
                 "unanswered (their questions still guided the search).")
     terms = ", ".join(it.carried_terms) or "none"
-    return f"Read with {it.turns_used} earlier turn{'s' * (it.turns_used > 1)}; terms carried over: {terms}."
+    also = f" ({it.skipped_abstained} unanswered one{'s' * (it.skipped_abstained > 1)} also guided the search)" \
+        if it.skipped_abstained else ""
+    return f"Read with {it.turns_used} earlier turn{'s' * (it.turns_used > 1)}{also}; terms carried over: {terms}."
 
 
 def _short(text: str) -> str:
