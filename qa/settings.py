@@ -11,6 +11,8 @@ from typing import Any
 from qa.errors import ConfigError
 
 BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+BUNDLED_RANKER = "bundled"  # the quote ranker shipped in qa/models/ranker/ (docs/ranker.md)
+NO_RANKER = "none"
 
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("score", "rrf")
@@ -61,6 +63,12 @@ class Settings:
     quote_passage_weight: float = 0.3  # its passage's share of the best passage's fused score
     quote_order: str = "choice"  # "choice", or "evidence": the abstention evidence alone (the order before)
     quote_handover: bool = True  # a question or a heading in a document hands its place to the sentence after it
+    # The quote ranker (qa/answer/ranker.py, docs/ranker.md): "none" (the choice score alone), a sentence-transformers
+    # CrossEncoder name or folder, or "bundled" (qa/models/ranker/, once trained weights ship there: not yet).
+    ranker: str = NO_RANKER
+    ranker_candidates: int = 8  # the quotes with the best choice scores that the ranker scores
+    ranker_weight: float = 0.5  # a scored quote's order: its choice score + this x the ranker's probability
+    ranker_floor: float = 0.0  # abstain when the ranker's probability for the first quote is below this
     max_question_chars: int = 2000
     index_dir: Path = Path("index")
     source_dir: Path = Path("seeds")
@@ -121,7 +129,7 @@ class Settings:
             raise ConfigError(f"faiss_index must be one of {', '.join(FAISS_INDEXES)}, got {self.faiss_index!r}")
         for name in ("prf_chunks", "rm3_weight", "rocchio_weight", "title_weight", "sentence_mean_weight",
                      "doc_weight", "dense_weight", "quote_coverage_weight", "quote_context_weight",
-                     "quote_phrase_weight", "quote_type_weight", "quote_passage_weight"):
+                     "quote_phrase_weight", "quote_type_weight", "quote_passage_weight", "ranker_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if self.prf_terms < 1:
@@ -141,6 +149,12 @@ class Settings:
                 raise ConfigError(f"{name} must be 0 or more seconds, got {getattr(self, name)}")
         if not self.model:
             raise ConfigError("model must name a sentence-transformers model or a path to one")
+        if not self.ranker:
+            raise ConfigError(f"ranker must be {BUNDLED_RANKER!r}, {NO_RANKER!r}, or a CrossEncoder name or folder")
+        if self.ranker_candidates < 1:
+            raise ConfigError(f"ranker_candidates must be at least 1, got {self.ranker_candidates}")
+        if not 0 <= self.ranker_floor < 1:
+            raise ConfigError(f"ranker_floor is a probability (0 to under 1), got {self.ranker_floor}")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:

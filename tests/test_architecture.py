@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent / "qa"
 
 # Lowest first. A module may import its own package and any package of a lower layer; packages that share a
 # layer (eval, serve) do not import each other.
-LAYERS = [("errors",), ("settings",), ("ingest",), ("retrieve",), ("index",), ("answer",), ("library",),
+LAYERS = [("errors",), ("settings",), ("models",), ("ingest",), ("retrieve",), ("index",), ("answer",), ("library",),
           ("eval", "serve"), ("cli",)]
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}
 

@@ -116,7 +116,7 @@ def test_ask_with_v_shows_log_messages(seed_index_dir, tmp_path):
     result = run_qa("-v", "ask", SEED_QUESTION, "--index", seed_index_dir, cwd=tmp_path)
 
     assert result.returncode == 0, result.stderr
-    assert "INFO qa.retrieve.embedding: loading embedding model" in result.stderr
+    assert "INFO qa.models.loading: loading embedding model" in result.stderr
 
 
 @pytest.mark.slow

@@ -255,10 +255,10 @@ def test_lighthouse_is_answered_until_removed(library):
 
 @pytest.mark.slow
 def test_removal_does_not_load_the_model(library):
-    script = ("import sys, qa, qa.retrieve.embedding; from qa.library.manager import DocumentLibrary; "
+    script = ("import sys, qa, qa.models.loading; from qa.library.manager import DocumentLibrary; "
               "lib = DocumentLibrary.open(qa.Settings(index_dir=sys.argv[1])); "
               "[r] = lib.remove(['penguins.txt']); "
-              "print(r.removed, qa.retrieve.embedding._load_model.cache_info().currsize)")
+              "print(r.removed, qa.models.loading._load_model.cache_info().currsize)")
 
     result = subprocess.run([sys.executable, "-c", script, str(library.index_dir)], env=subprocess_env(),
                             capture_output=True, text=True, timeout=240)

@@ -246,9 +246,10 @@ def test_one_thread_runs_torch_and_faiss_on_one_thread_and_restores_the_counts()
 def test_two_threads_loading_the_model_at_once_share_one_copy():
     import threading
 
+    from qa.models import loading
     from qa.retrieve import embedding
 
-    embedding._load_model.cache_clear()  # as in a fresh process
+    loading._load_model.cache_clear()  # as in a fresh process
     loaded: list[object] = []
     threads = [threading.Thread(target=lambda: loaded.append(embedding.load_model(qa.Settings().model)))
                for _ in range(2)]

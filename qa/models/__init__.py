@@ -1,0 +1,5 @@
+"""Models: the one place that loads models offline (``qa.models.loading``: the embedding model and the quote ranker,
+bundled or named, with one clear error), and the quote ranker's weights that ship in ``qa/models/ranker/``.
+
+Layer 0, above ``qa.errors`` and ``qa.settings``. May import only those two.
+"""
