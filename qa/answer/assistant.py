@@ -2,8 +2,8 @@
 
 A question flows top-down once: ``Assistant.ask`` checks it, the index's ``Retriever`` ranks passages (with
 the conversation's context for a follow-up), ``qa.answer.sentences`` scores their sentences (in that
-context, ``qa.answer.reading``), and the best are quoted, verified against the documents and cited, or the
-assistant abstains.
+context, ``qa.answer.reading``; reordered by a quote ranker if one is set, ``qa.answer.ranker``), and the best are
+quoted, verified against the documents and cited, or the assistant abstains.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from qa.answer.answers import NO_ANSWER, Answer, Citation
+from qa.answer.ranker import Reranked, ranker_for, ranker_query, rerank
 from qa.answer.reading import Interpretation, Reading, read_in_context
 from qa.answer.scoring import QuestionTerms
 from qa.answer.sentences import Candidate, Quote, candidates, evidence, ranked
@@ -75,13 +76,19 @@ class Assistant:
         The evidence is the best sentence's score (cosine with the question plus the share of the
         question's idf-weighted terms it holds). Calibrated on SQuAD dev, it tells answerable from
         unanswerable questions better than the best cosine alone (docs/quality.md, "Abstention"). The quotes are
-        ordered by ``qa.answer.sentences`` (choice score; questions and headings hand over to what follows them).
+        ordered by ``qa.answer.sentences`` (choice score; questions and headings hand over to what follows them),
+        then, with a quote ranker set (``Settings.ranker``), the best of them by ``qa.answer.ranker``, whose
+        probability for the first quote must also reach ``ranker_floor``.
         A ``reading`` (``qa.retrieve.context``) scores sentences in a conversation's context instead of the question's alone.
         """
         found = self._candidates(question, hits, qvec, reading)
         confidence = evidence(found)
         threshold = self.min_score if reading is None else reading.threshold(self.min_score)
-        quotes = self._verified(_take(ranked(self.index, hits, found))) if confidence >= threshold else []
+        quotes: list[Quote] = []
+        if confidence >= threshold:
+            order = self._order(question, hits, found, reading)
+            if order.belief is None or order.belief >= self.index.settings.ranker_floor:
+                quotes = self._verified(_take(order.quotes))
         context = reading.interpretation if reading else None
         if not quotes:
             return Answer(question, NO_ANSWER, True, confidence, passages=hits, interpretation=context)
@@ -106,6 +113,15 @@ class Assistant:
         if reading is not None:
             return reading.candidates(self.index, hits)
         return candidates(self.index, hits, qvec, QuestionTerms.from_question(question, self.index.bm25), question)
+
+    def _order(self, question: str, hits: list[Hit], found: list[Candidate], reading: Reading | None) -> Reranked:
+        """The candidates as quotes, best first: by the choice score, then the best of them by the ranker."""
+        quotes = ranked(self.index, hits, found)
+        ranker = ranker_for(self.index.settings)
+        if ranker is None:
+            return Reranked(quotes)
+        earlier = reading.interpretation.questions if reading else ()
+        return rerank(ranker, ranker_query(question, earlier), quotes, self.index.settings)
 
     def _verified(self, quotes: list[Quote]) -> list[Quote]:
         """Drop any quote that is not, character for character, in its document at its offsets."""

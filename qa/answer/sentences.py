@@ -171,7 +171,8 @@ def choice_scores(settings: Settings, focus: Focus, ordered: dict[str, list[str]
 def ranked(index: Passages, hits: list[Hit], found: list[Candidate]) -> list[Quote]:
     """The candidates as quotes, best choice first, introductions handed over to what follows them.
 
-    A quote's ``score`` is its choice score; the evidence stays with ``evidence(found)``.
+    A quote's ``score`` is its choice score (``qa.answer.ranker`` may add to it); the evidence stays with
+    ``evidence(found)``.
     """
     best: dict[tuple[str, int, int], Quote] = {}
     for cand in found:

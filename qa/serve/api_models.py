@@ -41,8 +41,9 @@ class QuoteOut(BaseModel):
     doc_id: str
     start: int
     end: int
-    score: float = Field(description="The score quotes are ordered by (qa.answer.sentences' choice score); the answer's "
-                                     "confidence is the separate evidence abstention is decided on.")
+    score: float = Field(description="The score quotes are ordered by (qa.answer.sentences' choice score, plus "
+                                     "ranker_weight x the quote ranker's probability when a ranker is set); the "
+                                     "answer's confidence is the separate evidence abstention is decided on.")
     citation: int = Field(description="The [n] marker it is shown with: the citation's number.")
 
 

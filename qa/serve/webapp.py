@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from qa.answer.answers import Answer
 from qa.answer.assistant import Assistant
+from qa.answer.ranker import ranker_for
 from qa.errors import QAError
 from qa.index.index import Index
 from qa.library.live import IndexFollower, LiveAssistant
@@ -188,10 +189,14 @@ def follow_index(live: LiveAssistant) -> IndexFollower | None:
 
 
 def warm_up(index: Index) -> None:
-    """Load the embedding model and run it once; a failure is left for the first question to report."""
+    """Load the embedding model and the quote ranker and run each once; a failure is left for the first question
+    to report."""
     try:
         index.embedder.encode_query("warm up")
+        ranker = ranker_for(index.settings)
+        if ranker is not None:
+            ranker.logits("warm up", ["Warm up."])
     except QAError as exc:
-        log.warning("could not load the embedding model yet: %s", exc)
+        log.warning("could not load a model yet: %s", exc)
 
 

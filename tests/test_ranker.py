@@ -1,0 +1,110 @@
+"""The quote ranker: ``none`` keeps the choice score's order, a CrossEncoder folder loads offline and reorders the quotes
+it scores, and a ranker that cannot be loaded is one clear error.
+
+No trained ranker ships yet (docs/ranker.md), so the CrossEncoder here is one made from the bundled MiniLM with a new
+classification head: real weights, real loading and scoring, an order that means nothing.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from helpers import SEED_QUESTION
+
+import qa
+from qa.answer.ranker import Ranker, ranker_query
+from qa.answer.sentences import ranked
+from qa.cli import main
+from qa.errors import ModelLoadError
+
+
+@pytest.fixture(scope="session")
+def ranker_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sentence-transformers CrossEncoder saved to a folder: the bundled MiniLM with a new scoring head."""
+    import torch
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    from qa.models.loading import bundled_model_path
+
+    folder = tmp_path_factory.mktemp("ranker")
+    torch.manual_seed(0)
+    CrossEncoder(str(bundled_model_path()), num_labels=1, max_length=96, device="cpu").save_pretrained(str(folder))
+    return folder
+
+
+def test_a_crossencoder_folder_loads_with_the_network_forbidden(ranker_folder, tmp_path):
+    # A fresh process, every hub variable saying offline and an empty cache: the folder is all it reads.
+    script = (f"from qa.answer.ranker import Ranker; "
+              f"print(Ranker({str(ranker_folder)!r}).logits('Who wrote it?', ['Tim Peters wrote it.', 'No.']).shape)")
+    env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "(2,)"
+
+
+def test_the_ranker_scores_a_question_s_sentences_the_same_every_time(ranker_folder):
+    # Dropout off and int8 scales taken from the batch itself: the same candidates get the same scores.
+    ranker = Ranker(str(ranker_folder))
+    texts = ["China respects the sovereignty of Serbia.", "The weather was fine in Belgrade on Tuesday morning."]
+
+    first, second = ranker.logits(SEED_QUESTION, texts), ranker.logits(SEED_QUESTION, texts)
+
+    assert first.shape == (2,) and first.tolist() == second.tolist()
+
+
+def test_a_follow_up_is_read_with_the_question_before_it():
+    assert ranker_query("And when?", ("Who founded it?",)) == "And when? Who founded it?"
+    assert ranker_query("Who founded it?") == "Who founded it?"
+
+
+def test_no_ranker_by_default_orders_quotes_by_the_choice_score_alone(seed_index):
+    assert seed_index.settings.ranker == "none"
+    assistant = qa.Assistant(seed_index)
+    hits, qvec = seed_index.retrieve(SEED_QUESTION, seed_index.settings.k)
+    answer = assistant.answer(SEED_QUESTION, hits, qvec)
+    by_choice = ranked(seed_index, hits, assistant._candidates(SEED_QUESTION, hits, qvec, None))
+
+    assert [(q.text, q.score) for q in answer.quotes] == [(q.text, q.score) for q in by_choice[:len(answer.quotes)]]
+
+
+def test_a_ranker_adds_its_weighted_probability_to_the_choice_score_of_the_quotes_it_scores(seed_index_dir,
+                                                                                            ranker_folder):
+    index = qa.load_index(seed_index_dir, qa.Settings(ranker=str(ranker_folder)))
+    assistant = qa.Assistant(index)
+    hits, qvec = index.retrieve(SEED_QUESTION, index.settings.k)
+    by_choice = ranked(index, hits, assistant._candidates(SEED_QUESTION, hits, qvec, None))
+    choice = {(q.doc_id, q.start): q.score for q in by_choice}
+    answer = assistant.answer(SEED_QUESTION, hits, qvec)
+
+    assert answer.quotes
+    assert [q.score for q in answer.quotes] == sorted((q.score for q in answer.quotes), reverse=True)
+    for quote in answer.quotes:
+        assert 0 < quote.score - choice[(quote.doc_id, quote.start)] <= index.settings.ranker_weight
+        assert index.documents[quote.doc_id].text[quote.start:quote.end] == quote.text
+
+
+def test_a_ranker_that_cannot_be_loaded_is_one_clear_error(seed_index_dir):
+    index = qa.load_index(seed_index_dir, qa.Settings(ranker="/no/such/ranker"))
+
+    with pytest.raises(ModelLoadError, match=r"cannot load quote ranker '/no/such/ranker'.*QA_RANKER"):
+        qa.Assistant(index).ask(SEED_QUESTION)
+
+
+def test_the_bundled_ranker_before_it_ships_is_one_clear_error(seed_index_dir):
+    index = qa.load_index(seed_index_dir, qa.Settings(ranker="bundled"))
+
+    with pytest.raises(ModelLoadError, match=r"bundled quote ranker is not in this installation.*QA_RANKER"):
+        qa.Assistant(index).ask(SEED_QUESTION)
+
+
+def test_the_cli_names_a_bad_ranker_in_one_line(seed_index_dir):
+    result = CliRunner().invoke(main, ["ask", "--index", str(seed_index_dir), "--ranker", "/no/such/ranker",
+                                       SEED_QUESTION])
+
+    assert result.exit_code == 1
+    assert "cannot load quote ranker '/no/such/ranker'" in result.output and "--ranker" in result.output
+    assert "Traceback" not in result.output
