@@ -1,0 +1,115 @@
+"""Train the quote ranker: a cross-encoder fine-tuned from the bundled all-MiniLM-L6-v2, on public data.
+
+    pip install -e '.[train]'
+    python training/train_ranker.py [--domain dmv] [--out qa/models/ranker] [--seed 0]
+
+The pairs (training/ranker_data.py) come from SQuAD v1.1 dev's "train" articles, one doc2dial-dev domain
+(``--domain``; the other stays unseen) and that domain's headings. The model keeps the first ``--layers`` of
+MiniLM's six layers: a quote is chosen while the user waits, and four layers score a question's candidates
+in about half the time of six (docs/ranker.md has the measurements; two or three layers did not learn). Training is
+sentence-transformers' ``CrossEncoderTrainer`` with binary cross-entropy, one epoch, a fixed seed; about
+25 minutes on 2 CPU cores, most of it making the pairs (retrieval over SQuAD and doc2dial). The weights are
+saved in fp16 safetensors with the tokenizer.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "training"))
+
+import torch  # noqa: E402
+from ranker_data import Pair, doc2dial_pairs, heading_pairs, squad_pairs  # noqa: E402
+
+from qa.eval.evaluation import load_squad, prepare_index  # noqa: E402
+from qa.eval.conversations import load_conversations  # noqa: E402
+from qa.retrieve.embedding import bundled_model_path  # noqa: E402
+from qa.settings import Settings  # noqa: E402
+
+EVAL = ROOT.parent / "shared" / "eval"
+MAX_LENGTH = 96  # tokens of question and sentence together; longer sentences are cut at the end
+HEAD = r"\.(pooler|classifier)\."  # the parameters of the classification head on the [CLS] token
+
+log = logging.getLogger("train_ranker")
+
+
+def make_pairs(squad: Path, doc2dial: Path, domain: str, cache: Path, seed: int) -> list[Pair]:
+    """Every training pair, shuffled with ``seed``; the indexes are built once under ``cache``."""
+    rng = random.Random(seed)
+    squad_docs, _ = load_squad(squad)
+    squad_index, _, _ = prepare_index(squad_docs, Settings(), cache / "squad", show_progress=True)
+    pairs = list(squad_pairs(squad_index, squad, rng))
+    dial_docs, _ = load_conversations(doc2dial)
+    dial_index, _, _ = prepare_index(dial_docs, Settings(), cache / "doc2dial", show_progress=True)
+    pairs += doc2dial_pairs(dial_index, doc2dial, domain, rng)
+    domain_docs = sorted({json.loads(line)["doc_id"] for line in (doc2dial / "turns.jsonl").open(encoding="utf-8")
+                          if json.loads(line)["domain"] == domain})
+    pairs += heading_pairs(dial_index, domain_docs, domain, rng)
+    rng.shuffle(pairs)
+    return pairs
+
+
+def train(pairs: list[Pair], out: Path, layers: int, seed: int, epochs: float, batch_size: int) -> None:
+    """Fine-tune the cross-encoder on ``pairs`` and save it to ``out`` in fp16."""
+    from datasets import Dataset
+    from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+
+    torch.manual_seed(seed)
+    model = CrossEncoder(str(bundled_model_path()), num_labels=1, max_length=MAX_LENGTH, device="cpu")
+    bert = model[0].auto_model
+    bert.bert.encoder.layer = bert.bert.encoder.layer[:layers]  # the first layers of MiniLM, as in layer dropping
+    bert.config.num_hidden_layers = layers
+    data = Dataset.from_dict({"query": [p.query for p in pairs], "sentence": [p.sentence for p in pairs],
+                              "label": [p.label for p in pairs]})
+    loss = BinaryCrossEntropyLoss(model)
+    # The classification head is new: at the encoder's learning rate it barely moves in a thousand steps (the
+    # loss stays at the base rate), so it learns 20x faster (docs/ranker.md, "Training").
+    args = CrossEncoderTrainingArguments(
+        output_dir=str(out.parent / f".{out.name}-checkpoints"), num_train_epochs=epochs,
+        per_device_train_batch_size=batch_size, learning_rate=5e-5, learning_rate_mapping={HEAD: 1e-3},
+        warmup_ratio=0.1, weight_decay=0.01, seed=seed, data_seed=seed, save_strategy="no", logging_steps=50,
+        report_to="none", use_cpu=True, dataloader_num_workers=0)
+    CrossEncoderTrainer(model=model, args=args, train_dataset=data, loss=loss).train()
+    model[0].auto_model.half()
+    model.save_pretrained(str(out), safe_serialization=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--squad", type=Path, default=EVAL / "squad-v1.1" / "dev-v1.1.json")
+    parser.add_argument("--doc2dial", type=Path, default=EVAL / "doc2dial-dev")
+    parser.add_argument("--domain", default="dmv", help="the doc2dial-dev domain trained on (the other stays unseen)")
+    parser.add_argument("--out", type=Path, default=ROOT / "qa" / "models" / "ranker")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/qa-quality-multi"),
+                        help="folder for the SQuAD and doc2dial indexes (shared with the benchmarks)")
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pairs", type=Path, help="write the pairs to this JSON-lines file too")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    torch.set_num_threads(2)
+    started = time.perf_counter()
+    pairs = make_pairs(args.squad, args.doc2dial, args.domain, args.cache, args.seed)
+    counts: dict[str, list[int]] = {}
+    for p in pairs:
+        counts.setdefault(p.source, [0, 0])[int(p.label)] += 1
+    log.info("%d pairs in %.0f s: %s", len(pairs), time.perf_counter() - started,
+             ", ".join(f"{s} {n + q} ({q} positive)" for s, (n, q) in sorted(counts.items())))
+    if args.pairs:
+        args.pairs.write_text("".join(json.dumps(p.__dict__) + "\n" for p in pairs))
+    train(pairs, args.out, args.layers, args.seed, args.epochs, args.batch_size)
+    log.info("saved %s after %.0f s", args.out, time.perf_counter() - started)
+
+
+if __name__ == "__main__":
+    main()
