@@ -18,8 +18,8 @@ earlier turns as chat messages (questions and the assistant's own answers, as th
 alone, alternately; p50 of both and their ratio, counted once the history is full. Consecutive SQuAD
 questions are about the same article, like a conversation.
 
-Variants: ``ask()`` with the defaults and with each of ``VARIANTS`` (the quotes ordered by the evidence alone;
-Rocchio feedback on), round-robin on the same index; p50 of each and its ratio to the defaults'.
+Variants: ``ask()`` with the defaults and with each of ``VARIANTS`` (the quote ranker off; the quotes ordered by
+the evidence alone; Rocchio feedback on), round-robin on the same index; p50 of each and its ratio to the defaults'.
 
 Cold start: ``python app.py`` with the seed index already built, timed from the spawn until the port
 answers HTTP, then until the first answer comes back through the chat API (gradio_client).
@@ -245,6 +245,7 @@ def print_stages(r: dict[str, Any]) -> None:
 
 # Compared with the defaults in one run, asked alternately (the machine's speed drifts between runs).
 VARIANTS: dict[str, dict[str, Any]] = {
+    "quote ranker off (QA_RANKER=none: the choice score alone)": {"ranker": "none"},
     "quotes by the evidence alone (no choice score, no handover)": {"quote_order": "evidence",
                                                                     "quote_handover": False},
     "with Rocchio feedback (QA_ROCCHIO_WEIGHT=0.4, off by default)": {"rocchio_weight": 0.4},
