@@ -1,6 +1,6 @@
 """`Assistant.ask` latency at 10k chunks, stage by stage, and the cold start of `python app.py`.
 
-    python benchmarks/ask.py [--chunks 10000] [--questions 200] [--cache DIR] [--no-cold-start]
+    python benchmarks/ask.py [--chunks 10000] [--questions 200] [--cache DIR] [--no-cold-start] [--ranker FOLDER]
 
 The index: SQuAD v1.1 dev (2,067 paragraphs, ~2,300 chunks with the default settings) is built once (kept
 in ``--cache`` for later runs), then its documents are repeated under new ids until there are ``--chunks``
@@ -18,8 +18,9 @@ earlier turns as chat messages (questions and the assistant's own answers, as th
 alone, alternately; p50 of both and their ratio, counted once the history is full. Consecutive SQuAD
 questions are about the same article, like a conversation.
 
-Variants: ``ask()`` with the defaults and with each of ``VARIANTS`` (the quote ranker off; the quotes ordered by
-the evidence alone; Rocchio feedback on), round-robin on the same index; p50 of each and its ratio to the defaults'.
+Variants: ``ask()`` with the defaults and with each of ``VARIANTS`` (the quotes ordered by the evidence alone;
+Rocchio feedback on; with ``--ranker``, a quote ranker), round-robin on the same index; p50 of each and its
+ratio to the defaults'.
 
 Cold start: ``python app.py`` with the seed index already built, timed from the spawn until the port
 answers HTTP, then until the first answer comes back through the chat API (gradio_client).
@@ -245,7 +246,6 @@ def print_stages(r: dict[str, Any]) -> None:
 
 # Compared with the defaults in one run, asked alternately (the machine's speed drifts between runs).
 VARIANTS: dict[str, dict[str, Any]] = {
-    "quote ranker off (QA_RANKER=none: the choice score alone)": {"ranker": "none"},
     "quotes by the evidence alone (no choice score, no handover)": {"quote_order": "evidence",
                                                                     "quote_handover": False},
     "with Rocchio feedback (QA_ROCCHIO_WEIGHT=0.4, off by default)": {"rocchio_weight": 0.4},
@@ -282,8 +282,11 @@ def main() -> None:
                         help="where the SQuAD index is kept between runs")
     parser.add_argument("--no-cold-start", action="store_true")
     parser.add_argument("--history-only", action="store_true", help="only the history comparison (no stages)")
+    parser.add_argument("--ranker", help="also time ask() with this quote ranker (a CrossEncoder folder, or bundled)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ask.json")
     args = parser.parse_args()
+    if args.ranker:
+        VARIANTS[f"quote ranker {args.ranker} (QA_RANKER)"] = {"ranker": args.ranker}
     _, questions = load_squad(args.squad)
     with tempfile.TemporaryDirectory() as tmp:
         index = repeated(base_index(args.squad, args.cache), args.chunks, Path(tmp) / "index")
