@@ -40,7 +40,8 @@ def test_a_crossencoder_folder_loads_with_the_network_forbidden(ranker_folder, t
     script = (f"from qa.answer.ranker import Ranker; "
               f"print(Ranker({str(ranker_folder)!r}).logits('Who wrote it?', ['Tim Peters wrote it.', 'No.']).shape)")
     env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300,
+                          check=False)
 
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "(2,)"

@@ -20,6 +20,7 @@ import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from tqdm import tqdm
@@ -133,7 +134,7 @@ def heading_pairs(index: Index, doc_ids: list[str], domain: str, rng: random.Ran
     for doc_id in doc_ids:
         text = index.documents[doc_id].text
         spans = sentences_of(index, doc_id)
-        for (start, end), after in zip(spans, spans[1:]):
+        for (start, end), after in pairwise(spans):
             if not introduces(text, start, end) or introduces(text, *after):
                 continue
             query = " ".join(text[start:end].split())

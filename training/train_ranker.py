@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT / "training"))
 import torch  # noqa: E402
 from ranker_data import Pair, doc2dial_pairs, heading_pairs, squad_pairs  # noqa: E402
 
-from qa.eval.evaluation import load_squad, prepare_index  # noqa: E402
 from qa.eval.conversations import load_conversations  # noqa: E402
-from qa.retrieve.embedding import bundled_model_path  # noqa: E402
+from qa.eval.evaluation import load_squad, prepare_index  # noqa: E402
+from qa.models.loading import bundled_model_path  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
