@@ -11,7 +11,6 @@ answer, however many of the question's words the sentence holds.
 """
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -21,8 +20,6 @@ import numpy as np
 from qa.answer.sentences import Quote
 from qa.models.loading import load_ranker
 from qa.settings import NO_RANKER, Settings
-
-log = logging.getLogger(__name__)
 
 
 def ranker_query(question: str, earlier: Sequence[str] = ()) -> str:

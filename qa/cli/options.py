@@ -42,9 +42,9 @@ def settings_options(fn: F) -> F:
         click.option("-k", "k", type=int, help="Passages to retrieve. [env QA_K; default 5]"),
         click.option("--min-score", type=float, help="Abstain when the best sentence's score (cosine + term "
                                                      "coverage) is below this. [env QA_MIN_SCORE; default 0.80]"),
-        click.option("--ranker", help="Which sentence is quoted first: bundled (the cross-encoder shipped with qa), "
-                                      "none (the choice score alone), or a sentence-transformers CrossEncoder name or "
-                                      "folder. [env QA_RANKER; default bundled]"),
+        click.option("--ranker", help="Quote ranker: none (quotes in the choice score's order), or a "
+                                      "sentence-transformers CrossEncoder name or folder that reorders the best "
+                                      "candidates (docs/ranker.md). [env QA_RANKER; default none]"),
         click.option("--quantize/--no-quantize", default=None,
                      help="Embed with int8 weights: about 2x faster indexing, slightly different vectors; an index built "
                           "one way is refused the other way. [env QA_QUANTIZE; default off]"),
