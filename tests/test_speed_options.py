@@ -247,11 +247,10 @@ def test_two_threads_loading_the_model_at_once_share_one_copy():
     import threading
 
     from qa.models import loading
-    from qa.retrieve import embedding
 
     loading._load_model.cache_clear()  # as in a fresh process
     loaded: list[object] = []
-    threads = [threading.Thread(target=lambda: loaded.append(embedding.load_model(qa.Settings().model)))
+    threads = [threading.Thread(target=lambda: loaded.append(loading.load_model(qa.Settings().model)))
                for _ in range(2)]
     for thread in threads:
         thread.start()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qa.errors import ConfigError, ModelLoadError
-from qa.models.loading import bundled_model_path, load_model, resolve_model  # noqa: F401 - the names callers use
+from qa.models.loading import load_model
 from qa.retrieve.threads import one_thread
 from qa.settings import BUNDLED_MODEL, Settings
 
