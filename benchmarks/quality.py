@@ -30,7 +30,7 @@ from common import DEFAULT_SQUAD, write_report  # noqa: E402
 
 from qa import Settings, build_index  # noqa: E402
 from qa.answer.assistant import Assistant  # noqa: E402
-from qa.eval.evaluation import EvalQuestion, answer_metrics, load_squad, ranking_metrics, run_questions  # noqa: E402
+from qa.eval.evaluation import answer_metrics, load_squad, ranking_metrics, run_questions, squad_article  # noqa: E402
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "bm25 only": {"retrieval": "bm25"},
@@ -40,11 +40,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "score fusion w=1": {"retrieval": "hybrid", "fusion": "score", "dense_weight": 1.0},
     "default (score fusion w=2)": {},
 }
-
-
-def article(question: EvalQuestion) -> int:
-    """The article a SQuAD question comes from: its paragraph's id is 'a{article}-p{n}'."""
-    return int(next(iter(question.relevant)).split("-")[0][1:])
 
 
 def summarise(results: list, rankings: dict, questions: list) -> dict[str, Any]:
@@ -71,8 +66,8 @@ def retrieval_table(docs: list, questions: list, limit: int | None) -> dict[str,
     for name, change in VARIANTS.items():
         index.settings = base.replace(**change)
         results, rankings = run_questions(index, asked, show_progress=True, query_vectors=vectors)
-        splits = {"all": asked, "tune": [q for q in asked if article(q) % 2 == 0],
-                  "held-out": [q for q in asked if article(q) % 2 == 1]}
+        splits = {"all": asked, "tune": [q for q in asked if squad_article(q) % 2 == 0],
+                  "held-out": [q for q in asked if squad_article(q) % 2 == 1]}
         out["variants"][name] = {"settings": change, **{s: summarise(results, rankings, qs)
                                                           for s, qs in splits.items() if qs}}
         row = out["variants"][name]["all"]
@@ -84,11 +79,11 @@ def retrieval_table(docs: list, questions: list, limit: int | None) -> dict[str,
 
 def abstention_table(docs: list, questions: list, limit: int | None) -> dict[str, Any]:
     """Answer rate inside articles 0-23 and abstention rate on 24-47, by split."""
-    inside_docs = [d for d in docs if int(d.id.split("-")[0][1:]) < 24]
+    inside_docs = [d for d in docs if squad_article(d.id) < 24]
     index = build_index(inside_docs, None, Settings(), show_progress=True)
     asked = questions[:limit] if limit else questions
     if limit:  # a quick run still needs questions from both halves
-        asked = questions[:limit // 2] + [q for q in questions if article(q) >= 24][:limit // 2]
+        asked = questions[:limit // 2] + [q for q in questions if squad_article(q) >= 24][:limit // 2]
     assistant = Assistant(index)
     texts = [" ".join(q.text.split()) for q in asked]
     vectors = index.embedder.encode(texts, show_progress=True)
@@ -96,7 +91,7 @@ def abstention_table(docs: list, questions: list, limit: int | None) -> dict[str
     for q, text, qvec in zip(asked, texts, vectors, strict=True):
         hits, _ = index.retrieve(text, index.settings.k, qvec)
         answer = assistant.answer(text, hits, qvec)
-        rows.append((article(q), answer.abstained, answer.confidence))
+        rows.append((squad_article(q), answer.abstained, answer.confidence))
     groups = {"tune": (range(0, 12), range(24, 36)), "held-out": (range(12, 24), range(36, 48)),
               "all": (range(0, 24), range(24, 48))}
     out: dict[str, Any] = {"min_score": index.settings.min_score}

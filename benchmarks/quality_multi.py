@@ -37,13 +37,13 @@ from common import DEFAULT_SQUAD, RESULTS, write_report  # noqa: E402
 from qa import Settings  # noqa: E402
 from qa.answer.assistant import Assistant  # noqa: E402
 from qa.eval.evaluation import (  # noqa: E402
-    EvalQuestion,
     answer_metrics,
     load_beir,
     load_squad,
     prepare_index,
     ranking_metrics,
     run_questions,
+    squad_article,
 )
 from qa.index.index import Index  # noqa: E402
 from qa.ingest.documents import Document  # noqa: E402
@@ -110,11 +110,6 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
 }
 
 
-def article(question: EvalQuestion) -> int:
-    """The article a SQuAD question comes from: its paragraph's id is 'a{article}-p{n}'."""
-    return int(next(iter(question.relevant)).split("-")[0][1:])
-
-
 def cached_vectors(index: Index, texts: list[str], path: Path) -> np.ndarray:
     """The texts' query vectors, encoded in one batch, or read from ``path`` if encoded before."""
     digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()
@@ -174,8 +169,8 @@ class Squad(Collection):
     def load(cls, path: Path, sample: int, cache: Path) -> Squad:
         documents, questions = load_squad(path)
         step = max(1, len(questions) // sample) if sample else 1
-        parts = {"tune": [q for q in questions if article(q) % 2 == 0][::step],
-                 "held-out": [q for q in questions if article(q) % 2 == 1][::step]}
+        parts = {"tune": [q for q in questions if squad_article(q) % 2 == 0][::step],
+                 "held-out": [q for q in questions if squad_article(q) % 2 == 1][::step]}
         return cls(documents, parts, cache)
 
 

@@ -36,12 +36,20 @@ sys.path.insert(0, str(ROOT / "training"))
 import numpy as np  # noqa: E402
 from common import DEFAULT_SQUAD, RESULTS, write_report  # noqa: E402
 from quality_multi import EVAL, cached_vectors, normalise  # noqa: E402
-from ranker_data import article, squad_part  # noqa: E402
+from ranker_data import squad_part  # noqa: E402
 
 from qa import Settings  # noqa: E402
 from qa.answer.assistant import Assistant  # noqa: E402
 from qa.eval.conversations import load_conversations, replay, tables  # noqa: E402
-from qa.eval.evaluation import contains_answer, load_beir, load_squad, prepare_index, ranking_metrics, run_questions  # noqa: E402
+from qa.eval.evaluation import (  # noqa: E402
+    contains_answer,
+    load_beir,
+    load_squad,
+    prepare_index,
+    ranking_metrics,
+    run_questions,
+    squad_article,
+)
 from qa.index.index import Index  # noqa: E402
 
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -68,15 +76,16 @@ def squad_quotes(index: Index, questions: list[Any], vectors: np.ndarray, rows: 
         for q, text, hits, qvec in retrieved:
             quotes = assistant.answer(text, hits, qvec).quotes
             good = [contains_answer(quote.text, q.answers) for quote in quotes]
-            row = counts.setdefault(squad_part(article(q)), [0, 0, 0, 0, 0])
+            row = counts.setdefault(squad_part(squad_article(q)), [0, 0, 0, 0, 0])
             row[0] += 1
             row[1] += bool(good) and good[0]
             row[2] += any(good)
             # Would leading the passages with the first quote's document find the paragraph more often?
             row[3] += hits[0].doc_id in q.relevant
             row[4] += (quotes[0].doc_id if quotes else hits[0].doc_id) in q.relevant
-        out[name] = {part: {"first_quote": f / n, "any_quote": a / n, "R@1": r / n, "R@1 led by the first quote": lq / n,
-                            "questions": n} for part, (n, f, a, r, lq) in counts.items()}
+        out[name] = {part: {"first_quote": f / n, "any_quote": a / n, "R@1": r / n,
+                            "R@1 led by the first quote": lq / n, "questions": n}
+                     for part, (n, f, a, r, lq) in counts.items()}
         print(f"SQuAD {name}: " + ", ".join(f"{p} {v['first_quote']:.4f}" for p, v in sorted(out[name].items())),
               flush=True)
     return out
@@ -108,7 +117,7 @@ def abstention(index: Index, questions: list[Any], rows: dict[str, Settings]) ->
     for name, settings in rows.items():
         index.settings = settings
         assistant = Assistant(index)
-        flags = [(article(q), assistant.answer(text, hits, qvec).abstained) for q, text, hits, qvec in retrieved]
+        flags = [(squad_article(q), assistant.answer(text, hits, qvec).abstained) for q, text, hits, qvec in retrieved]
         part: dict[str, Any] = {}
         for label, keep in (("all", lambda a: True), ("not trained on", lambda a: squad_part(a) != "train")):
             inside = [not ab for a, ab in flags if a < 24 and keep(a)]
@@ -143,8 +152,8 @@ def main() -> None:
     docs, questions = load_squad(args.squad)
     if "squad" in parts:
         index, _, _ = prepare_index(docs, Settings(), args.cache / "squad", show_progress=True)
-        asked = [q for q in questions if squad_part(article(q)) != "train"][::args.squad_step] + \
-            [q for q in questions if squad_part(article(q)) == "train"][::4 * args.squad_step]
+        asked = [q for q in questions if squad_part(squad_article(q)) != "train"][::args.squad_step] + \
+            [q for q in questions if squad_part(squad_article(q)) == "train"][::4 * args.squad_step]
         vectors = cached_vectors(index, [normalise(q.text) for q in asked], args.cache / "ranker-squad-queries.npy")
         report["squad"] = squad_quotes(index, asked, vectors, rows)
     if "doc2dial" in parts:
@@ -156,7 +165,7 @@ def main() -> None:
         index, _, _ = prepare_index(nfc_docs, Settings(), args.cache / "nfcorpus", show_progress=True)
         report["nfcorpus_test_ndcg@10"] = nfcorpus(index, test, rows)
     if "abstention" in parts:
-        inside = [d for d in docs if int(d.id.split("-")[0][1:]) < 24]
+        inside = [d for d in docs if squad_article(d.id) < 24]
         index, _, _ = prepare_index(inside, Settings(), args.cache / "squad-abstention", show_progress=True)
         report["abstention"] = abstention(index, questions[::args.abstention_step], rows)
     report["seconds"] = round(time.perf_counter() - started, 1)

@@ -16,19 +16,19 @@ The other doc2dial domain and NFCorpus never go in: they show what the ranker do
 """
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
 from qa.answer.assistant import Assistant
 from qa.answer.ranker import ranker_query
 from qa.answer.sentences import Quote, introduces, ranked
-from qa.eval.evaluation import EvalQuestion, contains_answer, load_squad
+from qa.eval.evaluation import contains_answer, load_squad, squad_article
 from qa.index.index import Index
 
 HARD_NEGATIVES = 6  # the best-scored wrong sentences of the retrieved passages, per question
@@ -50,11 +50,6 @@ def squad_part(article: int) -> str:
     Even articles are also where the hand-set quote weights were tuned, so "report" has seen no choice at all.
     """
     return "train" if article % 2 == 0 else "choose" if article % 4 == 1 else "report"
-
-
-def article(question: EvalQuestion) -> int:
-    """The article a SQuAD question comes from: its paragraph's id is 'a{article}-p{n}'."""
-    return int(next(iter(question.relevant)).split("-")[0][1:])
 
 
 def sentences_of(index: Index, doc_id: str) -> list[tuple[int, int]]:
@@ -82,7 +77,7 @@ def squad_pairs(index: Index, squad: Path, rng: random.Random) -> Iterator[Pair]
     """Pairs from the questions of SQuAD's "train" articles (``index`` holds all of SQuAD dev's paragraphs)."""
     _, questions = load_squad(squad)
     assistant = Assistant(index)
-    chosen = [q for q in questions if squad_part(article(q)) == "train"][::SQUAD_STEP]
+    chosen = [q for q in questions if squad_part(squad_article(q)) == "train"][::SQUAD_STEP]
     for question in tqdm(chosen, desc="SQuAD pairs", unit="question"):
         text = " ".join(question.text.split())
         doc_id = next(iter(question.relevant))
@@ -106,11 +101,10 @@ def retrieved_quotes(assistant: Assistant, search: str, question: str) -> list[Q
     return ranked(index, hits, assistant._candidates(question, hits, qvec, None))
 
 
-def doc2dial_pairs(index: Index, folder: Path, domain: str, rng: random.Random) -> Iterator[Pair]:
-    """Pairs from every turn of one doc2dial domain; a follow-up is searched with its previous question
-    prepended (the passages a conversation finds) and its query carries that question."""
+def doc2dial_pairs(index: Index, turns: list[dict[str, Any]], domain: str, rng: random.Random) -> Iterator[Pair]:
+    """Pairs from every turn (rows of doc2dial's turns.jsonl) of one domain; a follow-up is searched with its
+    previous question prepended (the passages a conversation finds) and its query carries that question."""
     assistant = Assistant(index)
-    turns = [json.loads(line) for line in (folder / "turns.jsonl").open(encoding="utf-8")]
     domain_docs = {t["doc_id"] for t in turns if t["domain"] == domain}
     for turn in tqdm(turns, desc=f"doc2dial {domain} pairs", unit="turn"):
         if turn["domain"] != domain or not turn["question"].strip():

@@ -48,9 +48,9 @@ def make_pairs(squad: Path, doc2dial: Path, domain: str, cache: Path, seed: int)
     pairs = list(squad_pairs(squad_index, squad, rng))
     dial_docs, _ = load_conversations(doc2dial)
     dial_index, _, _ = prepare_index(dial_docs, Settings(), cache / "doc2dial", show_progress=True)
-    pairs += doc2dial_pairs(dial_index, doc2dial, domain, rng)
-    domain_docs = sorted({json.loads(line)["doc_id"] for line in (doc2dial / "turns.jsonl").open(encoding="utf-8")
-                          if json.loads(line)["domain"] == domain})
+    turns = [json.loads(line) for line in (doc2dial / "turns.jsonl").open(encoding="utf-8")]
+    pairs += doc2dial_pairs(dial_index, turns, domain, rng)
+    domain_docs = sorted({t["doc_id"] for t in turns if t["domain"] == domain})
     pairs += heading_pairs(dial_index, domain_docs, domain, rng)
     rng.shuffle(pairs)
     return pairs

@@ -182,6 +182,13 @@ def load_squad(path: str | Path) -> tuple[list[Document], list[EvalQuestion]]:
     return documents, questions
 
 
+def squad_article(item: EvalQuestion | str) -> int:
+    """The article a SQuAD paragraph id (``a{article}-p{paragraph}``, as ``load_squad`` names them) or a question
+    about that paragraph comes from."""
+    doc_id = item if isinstance(item, str) else next(iter(item.relevant))
+    return int(doc_id.split("-")[0][1:])
+
+
 def read_jsonl_rows(path: Path, keys: tuple[str, ...], folder_kind: str, expected: str = ""
                     ) -> Iterator[dict[str, Any]]:
     """The JSON objects of a JSON-lines file, each holding ``keys``; DocumentError naming the line otherwise."""
