@@ -11,7 +11,6 @@ answer, however many of the question's words the sentence holds.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -63,11 +62,8 @@ def rerank(ranker: Ranker, query: str, quotes: list[Quote], settings: Settings) 
     top = quotes[:settings.ranker_candidates]
     if not top:
         return Reranked(quotes)
-    probability = [_sigmoid(x) for x in ranker.logits(query, [q.text for q in top]).tolist()]
+    logits = ranker.logits(query, [q.text for q in top])
+    probability = (1.0 / (1.0 + np.exp(-np.clip(logits, -60.0, 60.0)))).tolist()
     scored = [replace(q, score=q.score + settings.ranker_weight * p) for q, p in zip(top, probability, strict=True)]
     order = sorted(range(len(top)), key=lambda i: -scored[i].score)
     return Reranked([scored[i] for i in order] + quotes[len(top):], probability[order[0]])
-
-
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x > -60 else 0.0
