@@ -293,6 +293,14 @@ def test_index_damaged_on_disk_after_loading_gives_503(tmp_path):
     assert_error(response, 503, "index_not_ready", "rebuild")
 
 
+def test_a_ranker_that_cannot_be_loaded_gives_503_naming_the_setting_not_the_index(tmp_path):
+    with serving(copy_seeds(tmp_path / "docs"), tmp_path / "index", ranker="/no/such/ranker") as server:
+        response = httpx.post(f"{server.url}/api/ask", json={"question": SEED_QUESTION}, timeout=120)
+
+    assert_error(response, 503, "model_not_loaded", "/no/such/ranker", "QA_RANKER")
+    assert "index" not in response.json()["message"]
+
+
 def test_without_a_library_requests_answer_from_the_followed_index(tmp_path):
     from qa.library.live import LiveAssistant
     from qa.serve.api import AppState

@@ -60,7 +60,7 @@ from qa.serve.api_models import (
 log = logging.getLogger(__name__)
 
 ASKS_AT_ONCE = 4  # like the chat's concurrency limit: more would only make each answer wait for the CPU
-NOT_READY = (IndexNotFoundError, IndexCorruptError, IndexMismatchError, ModelLoadError, EmptyCorpusError)
+NOT_READY = (IndexNotFoundError, IndexCorruptError, IndexMismatchError, EmptyCorpusError)
 FORM_OVERHEAD = 1 * MB  # multipart boundaries and headers, on top of the files themselves
 
 
@@ -278,6 +278,9 @@ def _add_error_handlers(api: FastAPI) -> None:
 
     @api.exception_handler(QAError)
     async def qa_error(request: Request, exc: QAError) -> JSONResponse:
+        if isinstance(exc, ModelLoadError):  # a setting (QA_MODEL, QA_RANKER) names a model this machine lacks
+            log.warning("model not loaded: %s", exc)
+            return ApiError(503, "model_not_loaded", str(exc)).response()
         if isinstance(exc, NOT_READY):
             log.warning("index not ready: %s", exc)
             return ApiError(503, "index_not_ready", f"the index cannot be used right now: {exc}").response()

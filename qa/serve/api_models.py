@@ -150,7 +150,7 @@ class StoppingResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    error: str = Field(description="A short code, e.g. bad_request, not_found, too_large, index_not_ready.")
+    error: str = Field(description="A short code, e.g. bad_request, not_found, too_large, index_not_ready, model_not_loaded.")
     message: str = Field(description="What went wrong and what to do, for a person.")
 
 
