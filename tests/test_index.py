@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 from pathlib import Path
 
 import faiss
@@ -9,7 +10,7 @@ import pytest
 from helpers import PENGUINS, SEED_ID, gen_folders, hit_keys, make_corpus
 
 import qa
-from qa.errors import EmptyCorpusError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from qa.errors import DocumentError, EmptyCorpusError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
 
 QUERIES = ["Kosovo dialogue", "Who balances the penguin egg?", "lighthouse lamp storms"]
 
@@ -291,3 +292,20 @@ def test_open_index_builds_a_missing_index(corpus, tmp_path):
 
     assert len(index.documents) == 3
     assert qa.load_index(tmp_path / "new-index").manifest["counts"]["documents"] == 3
+
+
+def test_open_index_answers_from_an_index_whose_document_folder_is_gone(seed_index_dir, tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="qa.index.build")
+
+    index = qa.open_index(tmp_path / "gone", seed_index_dir)
+
+    assert sorted(index.documents) == [SEED_ID]
+    assert f"document folder {str(tmp_path / 'gone')!r}" in caplog.text and "does not exist" in caplog.text
+
+
+def test_open_index_without_index_or_document_folder_names_the_folder_looked_for(tmp_path):
+    with pytest.raises(DocumentError, match="no index at .* yet, and no document folder to build one from") as err:
+        qa.open_index(tmp_path / "gone", tmp_path / "index")
+
+    assert f"{(tmp_path / 'gone').resolve()} does not exist (the document folder given was" in str(err.value)
+    assert not (tmp_path / "index").exists()

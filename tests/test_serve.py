@@ -1,4 +1,5 @@
-"""Starting the web chat: a busy port is one clear line saying how to choose another, never a traceback."""
+"""Starting the web chat: a busy port is one clear line saying how to choose another, never a traceback; a first run
+says what it builds without warnings or library bars; a missing document folder names where it was looked for."""
 from __future__ import annotations
 
 import socket
@@ -7,7 +8,8 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from helpers import REPO_ROOT, copy_seeds, qa_command, subprocess_env
+from helpers import REPO_ROOT, copy_seeds, free_port, qa_command, subprocess_env
+from server_process import server_process
 
 from qa.errors import ConfigError, PortBusyError
 from qa.serve.server import check_port, env_port
@@ -84,3 +86,47 @@ def test_qa_serve_on_a_busy_port_prints_one_line_and_exits(busy_port, tmp_path):
                             text=True, timeout=300)
 
     _one_line_error(result, busy_port)
+
+
+# The first run, and a missing document folder
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory) -> str:
+    """Everything `python app.py` printed on its first run (no index yet) over a copy of the seeds, until it served."""
+    root = tmp_path_factory.mktemp("first-run")
+    with server_process("app.py", root) as server:
+        pass
+    return server.output()
+
+
+@pytest.mark.slow
+def test_the_first_run_says_at_info_that_it_builds_the_index_from_the_documents(first_run):
+    assert "INFO qa.index.build: no index at " in first_run
+    assert "yet: building one from the documents in " in first_run and "(1 file)" in first_run
+
+
+@pytest.mark.slow
+def test_the_first_run_logs_no_warning(first_run):
+    # It builds the index itself: nothing for the user to do.
+    assert [line for line in first_run.splitlines() if "WARNING" in line] == []
+
+
+@pytest.mark.slow
+def test_the_first_run_shows_the_build_progress_but_no_loading_weights_bar(first_run):
+    assert "Embedding: 100%" in first_run
+    assert "Loading weights" not in first_run
+
+
+@pytest.mark.slow
+def test_qa_serve_without_a_document_folder_names_the_folder_it_looked_for_and_how_to_name_another(tmp_path):
+    # Outside the repository there is no seeds/, the document folder by default.
+    result = subprocess.run([qa_command(), "serve", "--index", str(tmp_path / "index"), "--port", str(free_port())],
+                            cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=300,
+                            check=False)
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr and "WARNING" not in result.stderr
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert f"{(tmp_path / 'seeds').resolve()} does not exist" in error
+    assert "'seeds' is the default document folder" in error
+    assert "`qa serve FOLDER`" in error and "QA_SOURCE_DIR=FOLDER" in error and "QA_INDEX_DIR" in error

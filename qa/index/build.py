@@ -12,11 +12,27 @@ from typing import Any
 
 import numpy as np
 
-from qa.errors import ConfigError, EmptyCorpusError, QAError
+from qa.errors import (
+    ConfigError,
+    DocumentError,
+    EmptyCorpusError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    QAError,
+)
 from qa.index import store
 from qa.index.index import FORMAT_VERSION, Index, load_index
 from qa.ingest.chunking import Chunk, chunk_documents, chunk_input
-from qa.ingest.documents import SUPPORTED_SUFFIXES, Document, Skipped, file_hash, iter_documents, load_folder
+from qa.ingest.documents import (
+    SUPPORTED_SUFFIXES,
+    Document,
+    Skipped,
+    file_hash,
+    iter_documents,
+    list_files,
+    load_folder,
+)
 from qa.retrieve.bm25 import BM25Index
 from qa.retrieve.dense import build_dense
 from qa.retrieve.embedding import build_embedder, resolve_device
@@ -233,18 +249,58 @@ def _versions() -> dict[str, str]:
 
 def open_index(source: str | Path, index_dir: str | Path, settings: Settings | None = None,
                show_progress: bool = False) -> Index:
-    """Load the index, building it if missing, damaged or built with other settings, updating it if stale."""
-    from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+    """Load the index, building it if missing, damaged or built with other settings, updating it if stale.
 
+    What it does by itself is logged at INFO; a warning means something to look at. Without a document folder,
+    an index that loads is used as it was built, and one that does not is a DocumentError saying what to name.
+    """
     settings = settings or Settings.from_env()
+    folder = Path(source)
     try:
         index = load_index(index_dir, settings)
-    except (IndexNotFoundError, IndexMismatchError, IndexCorruptError) as exc:
-        log.warning("%s; building a new index from %s", exc, source)
-        return build_index(source, index_dir, settings, show_progress)
-    changes = index.changes(source)
+    except IndexNotFoundError:
+        _check_source(folder, f"no index at {str(index_dir)!r} yet")
+        log.info("no index at %r yet: building one from the documents in %r (%s)", str(index_dir), str(folder),
+                 _files(folder))
+        return build_index(folder, index_dir, settings, show_progress)
+    except (IndexMismatchError, IndexCorruptError) as exc:
+        reason = _reason(exc)
+        _check_source(folder, f"the {reason}")
+        # Other settings are the user's choice (a new model, say); damage is worth a look.
+        level = logging.WARNING if isinstance(exc, IndexCorruptError) else logging.INFO
+        log.log(level, "%s: building a new one from the documents in %r (%s)", reason, str(folder), _files(folder))
+        return build_index(folder, index_dir, settings, show_progress)
+    if not folder.is_dir():
+        log.warning("document folder %r (%s) does not exist: answering from the index in %r as it was built, "
+                    "without looking for new or changed documents", str(folder), folder.resolve(), str(index_dir))
+        return index
+    changes = index.changes(folder)
     if changes.stale:
-        log.warning("documents changed since the index was built (%d added, %d changed, %d removed): updating",
-                    len(changes.added), len(changes.changed), len(changes.removed))
-        return update_index(source, index_dir, settings, show_progress)
+        log.info("documents changed in %r since the index was built (%d added, %d changed, %d removed): updating "
+                 "the index", str(folder), len(changes.added), len(changes.changed), len(changes.removed))
+        return update_index(folder, index_dir, settings, show_progress)
     return index
+
+
+def _check_source(folder: Path, why: str) -> None:
+    """Raise DocumentError if ``folder``, needed to build an index because of ``why``, is not there, saying where it
+    was looked for and how to name another."""
+    if folder.is_dir():
+        return
+    given = (f"{str(folder)!r} is the default document folder, the source_dir setting" if folder == Settings.source_dir
+             else f"the document folder given was {str(folder)!r}")
+    raise DocumentError(
+        f"{why}, and no document folder to build one from: {folder.resolve()} does not exist ({given}). Name the "
+        "folder of your documents: `qa serve FOLDER` or `qa index build FOLDER`, or QA_SOURCE_DIR=FOLDER for `make "
+        "run` and `python app.py`; or serve an index already built: --index DIR or QA_INDEX_DIR=DIR"
+    )
+
+
+def _reason(exc: QAError) -> str:
+    """An index error's message without its advice to rebuild (this is the rebuild)."""
+    return str(exc).split(": rebuild it with")[0]
+
+
+def _files(folder: Path) -> str:
+    count = len(list_files(folder))
+    return f"{count} file{'s' * (count != 1)}"

@@ -6,16 +6,18 @@ loads from the local cache or disk (``HF_HUB_OFFLINE=0`` lets a user fetch from 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa.errors import ModelLoadError
-from qa.settings import BUNDLED_MODEL, BUNDLED_RANKER
+from qa.settings import BUNDLED_MODEL_NAMES, BUNDLED_RANKER
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder, SentenceTransformer
@@ -37,7 +39,7 @@ def bundled_model_path() -> Path | None:
 
 def resolve_model(name: str) -> str:
     """Map the default model name to its bundled folder so nothing is fetched from a hub."""
-    if name in (BUNDLED_MODEL, "all-MiniLM-L6-v2"):
+    if name in BUNDLED_MODEL_NAMES:
         path = bundled_model_path()
         if path is None:
             raise ModelLoadError(
@@ -70,7 +72,8 @@ def _load_model(name: str, quantize: bool, device: str) -> SentenceTransformer:
     log.info("loading embedding model %s from %s on %s%s", name, location, device,
              " (int8 quantised)" if quantize else "")
     try:
-        model = SentenceTransformer(location, device=device)
+        with without_loading_bars():
+            model = SentenceTransformer(location, device=device)
     except Exception as exc:  # the library raises OSError, ValueError, HF errors...: all mean "cannot load"
         raise ModelLoadError(
             f"cannot load embedding model {name!r} ({type(exc).__name__}: {exc}). "
@@ -102,7 +105,7 @@ def _load_ranker(name: str) -> CrossEncoder:
             "--out FOLDER` makes")
     log.info("loading quote ranker %s from %s", name, location)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), without_loading_bars():
             warnings.simplefilter("ignore")
             # fp16 weights on disk are read into float32: int8 quantisation and the CPU want float32.
             model = CrossEncoder(location, device="cpu", model_kwargs={"dtype": torch.float32})
@@ -114,6 +117,31 @@ def _load_ranker(name: str) -> CrossEncoder:
         ) from exc
     model.eval()
     return quantize_linear(model)
+
+
+@contextlib.contextmanager
+def without_loading_bars() -> Iterator[None]:
+    """No transformers progress bar while a model loads here: its "Loading weights" bar counts tensors read from a
+    local folder in well under a second, noise on a server's console. Only the bars transformers makes inside the
+    block are off, through its tqdm hook (restored after); its progress-bar setting and every other bar are untouched.
+    """
+    from transformers.utils import logging as transformers_logging
+
+    set_hook = getattr(transformers_logging, "set_tqdm_hook", None)
+    if set_hook is None:  # an older transformers, without the hook: its bars stay as they are set
+        yield
+        return
+    previous = set_hook(None)
+
+    def silent(factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        kwargs = {**kwargs, "disable": True}
+        return previous(factory, args, kwargs) if previous is not None else factory(*args, **kwargs)
+
+    set_hook(silent)
+    try:
+        yield
+    finally:
+        set_hook(previous)
 
 
 def offline() -> None:
