@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.answer.answers import NO_ANSWER, Answer, Citation
+from qa.answer.answers import Answer, Citation, abstention
 from qa.answer.ranker import Reranked, ranker_for, ranker_query, rerank
 from qa.answer.reading import Interpretation, Reading, read_in_context
 from qa.answer.scoring import QuestionTerms
@@ -91,7 +91,9 @@ class Assistant:
                 quotes = self._verified(_take(order.quotes))
         context = reading.interpretation if reading else None
         if not quotes:
-            return Answer(question, NO_ANSWER, True, confidence, passages=hits, interpretation=context)
+            # NO_ANSWER, or why the bundled English model cannot tell, for a question in another language
+            text = abstention(question, self.index.settings.model)
+            return Answer(question, text, True, confidence, passages=hits, interpretation=context)
         quotes, citations = self._cite(quotes, hits)
         text = " ".join(f"\u201c{q.text}\u201d [{q.citation}]" for q in quotes)
         return Answer(question, text, False, confidence, quotes, citations, hits, context)
