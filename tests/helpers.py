@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import sys
@@ -35,6 +36,14 @@ LIGHTHOUSE = (
 )
 
 
+# A man page as `man` prints it: hard-wrapped, indented, a word hyphenated across lines ("compres-⏎sion").
+MAN_PAGE = ("GZIP(1)\n\nDESCRIPTION\n       Gzip  reduces  the size of the named files using Lempel-Ziv\n"
+            "       coding (LZ77), a method of compres-\n       sion that finds repeated strings.\n\n"
+            "       The  amount  of  compression  obtained  depends  on the size of the input.\n")
+MAN_QUESTION = "What compression method does gzip use?"
+MAN_QUOTE = "Gzip reduces the size of the named files using Lempel-Ziv coding (LZ77), a method of compression that finds"
+
+
 def copy_seeds(dest: Path) -> Path:
     """A private copy of the seed folder that a test may change."""
     shutil.copytree(SEEDS_DIR, dest)
@@ -62,11 +71,19 @@ def gen_folders(index_dir: Path) -> list[str]:
 def launched(demo: Any) -> Iterator[str]:
     """``demo`` (a Gradio Blocks) served in this process on a free loopback port; yields its URL."""
     port = free_port()
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    from qa.serve.webapp import PAGE_CSS
+
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
+                        css=PAGE_CSS)  # as qa.serve.server mounts the page
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
         demo.close()
+
+
+def from_markdown(text: str) -> str:
+    """``text`` with Markdown's backslash escapes undone: the characters a chat message renders as."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)
 
 
 def free_port() -> int:

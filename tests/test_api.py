@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import httpx
 import pytest
 from helpers import (
     LIGHTHOUSE,
+    MAN_PAGE,
+    MAN_QUESTION,
+    MAN_QUOTE,
     OFF_TOPIC_QUESTION,
     PENGUINS,
     SEED_DATE,
@@ -65,7 +69,7 @@ def test_ask_answers_with_quotes_whose_offsets_point_into_the_document(http, see
     assert body["quotes"] and len(body["quotes"]) == len(seed_answer.quotes)
     for quote in body["quotes"]:
         assert seed_index.documents[quote["doc_id"]].text[quote["start"]:quote["end"]] == quote["text"]
-        assert f"\u201c{quote['text']}\u201d [{quote['citation']}]" in body["answer"]
+        assert f"\u201c{quote['shown']}\u201d [{quote['citation']}]" in body["answer"]
     [citation] = body["citations"]
     assert (citation["number"], citation["doc_id"], citation["title"], citation["date"]) == \
         (1, SEED_ID, SEED_TITLE, SEED_DATE)
@@ -185,6 +189,17 @@ def test_uploaded_document_is_listed_and_answers_questions(http, live):
     answer = http.post("/api/ask", json={"question": PENGUIN_QUESTION}).json()
     assert answer["abstained"] is False
     assert answer["quotes"][0]["doc_id"] == "penguins.txt"
+
+
+def test_quotes_from_a_man_page_are_shown_as_prose_with_exact_offsets(http, live):
+    add(http, "gzip.1.txt", MAN_PAGE)
+
+    body = http.post("/api/ask", json={"question": MAN_QUESTION}).json()
+
+    quote = next(q for q in body["quotes"] if q["doc_id"] == "gzip.1.txt")
+    assert MAN_PAGE[quote["start"]:quote["end"]] == quote["text"] and "\n" in quote["text"]
+    assert MAN_QUOTE in quote["shown"] and MAN_QUOTE in body["answer"]
+    assert not re.search(r"\n|  ", body["answer"])
 
 
 def test_uploading_a_file_already_there_gets_200_and_adds_nothing(http, live):

@@ -7,7 +7,18 @@ import subprocess
 import click
 import pytest
 from click.testing import CliRunner
-from helpers import SEED_DATE, SEED_ID, SEED_QUESTION, SEED_TITLE, copy_seeds, qa_command, subprocess_env
+from helpers import (
+    MAN_PAGE,
+    MAN_QUESTION,
+    MAN_QUOTE,
+    SEED_DATE,
+    SEED_ID,
+    SEED_QUESTION,
+    SEED_TITLE,
+    copy_seeds,
+    qa_command,
+    subprocess_env,
+)
 
 import qa
 from qa.cli import main
@@ -88,6 +99,19 @@ def test_ask_prints_the_quoted_answer_and_its_source(seed_index_dir, seed_answer
     assert result.stdout.splitlines()[0] == seed_answer.text
     assert "Sources:" in result.stdout
     assert f"[1] {SEED_TITLE} ({SEED_DATE})" in result.stdout
+
+
+@pytest.mark.slow
+def test_ask_shows_a_quote_from_a_man_page_as_one_line(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "gzip.1.txt").write_text(MAN_PAGE, encoding="utf-8")
+    assert run_qa("index", "build", tmp_path / "docs", "--index", tmp_path / "index", cwd=tmp_path).returncode == 0
+
+    result = run_qa("ask", MAN_QUESTION, "--index", tmp_path / "index", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    answer = result.stdout.splitlines()[0]
+    assert MAN_QUOTE in answer and "  " not in answer
 
 
 @pytest.mark.slow

@@ -1,8 +1,10 @@
 """The Gradio chat: message formatting in-process, and the real server driven through gradio_client."""
 from __future__ import annotations
 
+import re
+
 import pytest
-from helpers import SEED_DATE, SEED_QUESTION, SEED_TITLE, URGE_QUESTION, URGED, launched
+from helpers import SEED_DATE, SEED_QUESTION, SEED_TITLE, URGE_QUESTION, URGED, from_markdown, launched
 
 import qa
 from qa.serve.webapp import answer_messages, chat_history, create_demo
@@ -47,17 +49,17 @@ def test_abstained_answer_shows_the_closest_passages(assistant):
     assert SEED_TITLE in sources_message["content"]
 
 
-def test_document_markup_is_escaped_in_sources():
-    index = qa.build_index([qa.Document(
-        "xss", "The harbour master wrote <script>alert('boats')</script> in the log about the harbour boats.",
-        title="<b>Harbour</b> log")])
+def test_document_markup_is_literal_markdown_in_sources():
+    text = "The harbour master wrote <script>alert('boats')</script> in the log about the harbour boats."
+    index = qa.build_index([qa.Document("xss", text, title="<b>Harbour</b> log")])
 
     _, sources = list(answer_messages(qa.Assistant(index, min_score=0.0), "What did the harbour master write?"))[-1]
 
-    assert "<script>" not in sources["content"] and "<b>" not in sources["content"]
-    assert "&lt;script&gt;" in sources["content"]
-
-
+    content = sources["content"]
+    assert re.search(r"(?<!\\)<(script|b)\b", content) is None  # every tag from the document is escaped text
+    assert "&lt;" not in content and "&#" not in content  # with Markdown's backslash, not HTML entities
+    assert text in from_markdown(content.replace("<mark>", "").replace("</mark>", ""))
+    assert "<b>Harbour</b> log" in from_markdown(content)
 
 
 def test_chat_history_keeps_questions_and_answers_not_sources(seed_answer):
@@ -77,7 +79,9 @@ def test_a_follow_up_in_the_chat_is_answered_from_its_history(assistant):
     answer, sources = list(answer_messages(assistant, URGE_QUESTION, history))[-1]
 
     assert any(sentence in answer["content"] for sentence in URGED)
-    assert sources["content"].startswith("**Sources**")
+    reading, rest = sources["content"].split("\n\n", 1)  # how the follow-up was read, quietly, then the sources
+    assert reading.startswith("<small>Read with 1 earlier turn; terms carried over:") and reading.endswith("</small>")
+    assert rest.startswith("**Sources**")
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +108,8 @@ def test_chat_endpoint_sends_sources_naming_the_seed_article(chat_client):
 
     assert len(messages) == 2
     sources = messages[1]["content"]
-    assert sources.startswith("**Sources**")
+    # The client's session keeps the conversation: an earlier test's turn may be named first, in small type.
+    assert re.match(r"(<small>Read [^\n]*</small>\n\n)?\*\*Sources\*\*", sources)
     assert f"[1] {SEED_TITLE}" in sources
     assert SEED_DATE in sources
 
@@ -135,6 +140,7 @@ def test_api_clients_receive_quotes_exactly_as_the_document_has_them(tmp_path):
 
     quoted = SYMBOLS.split(" Nobody")[0]
     assert not expected.abstained and expected.quotes[0].text == quoted
-    assert messages[0]["content"] == expected.text
-    assert f"\u201c{quoted}\u201d [1]" in messages[0]["content"]
-    assert "&lt;b&gt;fees&lt;/b&gt;" in messages[1]["content"]  # the excerpt under Sources stays escaped text
+    assert from_markdown(messages[0]["content"]) == expected.text
+    assert f"\u201c{quoted}\u201d [1]" in from_markdown(messages[0]["content"])
+    assert quoted in from_markdown(messages[1]["content"].replace("<mark>", "").replace("</mark>", ""))
+    assert not any(re.search(r"&(#?\w+);", m["content"]) for m in messages)  # no HTML entities to decode

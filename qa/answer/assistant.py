@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from qa.answer.answers import Answer, Citation, abstention
 from qa.answer.ranker import Reranked, ranker_for, ranker_query, rerank
 from qa.answer.reading import Interpretation, Reading, read_in_context
+from qa.answer.reflow import reflow
 from qa.answer.scoring import QuestionTerms
 from qa.answer.sentences import Candidate, Quote, candidates, evidence, ranked
 from qa.answer.turns import turns_from_messages
@@ -95,7 +97,7 @@ class Assistant:
             text = abstention(question, self.index.settings.model)
             return Answer(question, text, True, confidence, passages=hits, interpretation=context)
         quotes, citations = self._cite(quotes, hits)
-        text = " ".join(f"\u201c{q.text}\u201d [{q.citation}]" for q in quotes)
+        text = " ".join(f"\u201c{q.shown}\u201d [{q.citation}]" for q in quotes)
         return Answer(question, text, False, confidence, quotes, citations, hits, context)
 
     def check_question(self, question: str) -> str:
@@ -140,7 +142,9 @@ class Assistant:
         numbers: dict[str, int] = {}
         for quote in quotes:
             numbers.setdefault(quote.doc_id, len(numbers) + 1)
-        numbered = [Quote(q.text, q.doc_id, q.start, q.end, q.score, numbers[q.doc_id]) for q in quotes]
+        # Shown reflowed, with the words the document hyphenated across lines mended (qa.answer.reflow).
+        numbered = [replace(q, citation=numbers[q.doc_id], shown=reflow(q.text, self.index.documents[q.doc_id].text))
+                    for q in quotes]
         citations = []
         for doc_id, number in numbers.items():
             mine = tuple(q for q in numbered if q.doc_id == doc_id)

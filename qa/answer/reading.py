@@ -37,6 +37,21 @@ class Interpretation:
         documents = tuple(dict.fromkeys(doc for doc, _, _ in context.last_quotes))
         return cls(len(context.used), tuple(t.question for t in context.used), carried, documents, context.skipped)
 
+    @property
+    def in_context(self) -> bool:
+        """Whether any earlier turn counted: one was used, or unanswered ones were skipped."""
+        return bool(self.turns_used or self.skipped_abstained)
+
+    def describe(self) -> str:
+        """One sentence saying what the earlier turns contributed to reading the question."""
+        n, skipped = self.turns_used, self.skipped_abstained
+        if not n:
+            return (f"Read alone: the {skipped} earlier turn{'s' * (skipped > 1)} went unanswered (their "
+                    "questions still guided the search).")
+        also = f" ({skipped} unanswered one{'s' * (skipped > 1)} also guided the search)" if skipped else ""
+        terms = ", ".join(self.carried_terms) or "none"
+        return f"Read with {n} earlier turn{'s' * (n > 1)}{also}; terms carried over: {terms}."
+
 
 @dataclass
 class Reading:

@@ -10,10 +10,12 @@ from typing import Any
 import numpy as np
 
 from qa.answer.answers import NO_ANSWER, Answer
+from qa.answer.reflow import reflow_map
 from qa.errors import QuestionError
 from qa.retrieve.context import Turn
 from qa.retrieve.passages import Passages
 
+_MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")  # a backslash before ASCII punctuation
 _QUOTE = re.compile(r"\u201c(.+?)\u201d\s*\[\d+\]", re.DOTALL)
 
 
@@ -50,10 +52,11 @@ def turns_from_answers(answers: Sequence[Answer]) -> list[Turn]:
 
 
 def locate_quotes(index: Passages, quotes: list[str]) -> tuple[tuple[str, int, int], ...]:
-    """(doc_id, start, end) of each quoted sentence, found among the passages that best match it."""
+    """(doc_id, start, end) of each quoted sentence, found among the passages that best match it. A quote may
+    come as the chat showed it: reflowed, in Markdown (backslash escapes) or, from older pages, HTML-escaped."""
     found = []
     for quote in quotes:
-        for text in dict.fromkeys((quote, html.unescape(quote))):
+        for text in dict.fromkeys((quote, _MARKDOWN_ESCAPE.sub(r"\1", quote), html.unescape(quote))):
             place = _find(index, text)
             if place:
                 found.append(place)
@@ -70,4 +73,8 @@ def _find(index: Passages, text: str) -> tuple[str, int, int] | None:
         at = chunk.text.find(text)
         if at >= 0:
             return chunk.doc_id, chunk.start + at, chunk.start + at + len(text)
+        shown, where = reflow_map(chunk.text, index.documents[chunk.doc_id].text)
+        at = shown.find(text)
+        if at >= 0 and text:
+            return chunk.doc_id, chunk.start + where[at], chunk.start + where[at + len(text) - 1] + 1
     return None

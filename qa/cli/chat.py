@@ -36,31 +36,25 @@ def format_sources(answer: Answer | None) -> str:
     if answer is None:
         return "No answer yet in this conversation."
     it = answer.interpretation
-    lines = [describe_context(answer)] if it and (it.turns_used or it.skipped_abstained) else []
+    lines = [describe_context(answer)] if it and it.in_context else []
     if answer.abstained:
         if not answer.passages:
             return "\n".join([*lines, "No passage is close to the last question."])
-        return "\n".join([*lines, "Closest passages (they do not answer the question):", *(
+        heading = "Closest passages (they do not answer the question):" if answer.searched_in_vain else \
+            "Closest passages:"
+        return "\n".join([*lines, heading, *(
             f"  - {h.title or h.doc_id} ({h.source}): {_short(h.text)}" for h in answer.passages[:3])])
     for c in answer.citations:
         page = f", page {c.page}" if c.page else ""
         lines.append(f"[{c.number}] {c.title or c.doc_id} ({c.date or 'no date'}) {c.source}{page}")
-        lines += [f"    \u201c{_short(q.text)}\u201d (characters {q.start}-{q.end})" for q in c.quotes]
+        lines += [f"    \u201c{_short(q.shown)}\u201d (characters {q.start}-{q.end})" for q in c.quotes]
     return "\n".join(lines)
 
 
 def describe_context(answer: Answer) -> str:
     """One line saying what the earlier turns contributed to reading the question."""
     it = answer.interpretation
-    if it is None:
-        return "Read alone (no earlier turn)."
-    if not it.turns_used:
-        return (f"Read alone: the {it.skipped_abstained} earlier turn{'s' * (it.skipped_abstained > 1)} went "
-                "unanswered (their questions still guided the search).")
-    terms = ", ".join(it.carried_terms) or "none"
-    also = f" ({it.skipped_abstained} unanswered one{'s' * (it.skipped_abstained > 1)} also guided the search)" \
-        if it.skipped_abstained else ""
-    return f"Read with {it.turns_used} earlier turn{'s' * (it.turns_used > 1)}{also}; terms carried over: {terms}."
+    return "Read alone (no earlier turn)." if it is None else it.describe()
 
 
 def _short(text: str) -> str:

@@ -142,7 +142,8 @@ def ask(question: str, as_json: bool, **opts: Any) -> None:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=1))
         return
     click.echo(answer.text)
-    heading = "Closest passages (they do not answer the question):" if answer.abstained else "Sources:"
+    heading = "Closest passages (they do not answer the question):" if answer.searched_in_vain else \
+        "Closest passages:" if answer.abstained else "Sources:"
     click.echo("\n" + heading)
     if answer.abstained:
         for hit in answer.passages[:3]:

@@ -45,6 +45,8 @@ class QuoteOut(BaseModel):
                                      "ranker_weight x the quote ranker's probability when a ranker is set); the "
                                      "answer's confidence is the separate evidence abstention is decided on.")
     citation: int = Field(description="The [n] marker it is shown with: the citation's number.")
+    shown: str = Field(description="How the answer shows it: ``text`` with its lines joined (one space for each "
+                                   "run of whitespace; a word the document hyphenated across lines mended).")
 
 
 class Excerpt(BaseModel):
@@ -162,7 +164,7 @@ def hit_out(hit: Hit) -> HitOut:
 
 def quote_out(quote: Quote) -> QuoteOut:
     return QuoteOut(text=quote.text, doc_id=quote.doc_id, start=quote.start, end=quote.end, score=quote.score,
-                    citation=quote.citation)
+                    citation=quote.citation, shown=quote.shown)
 
 
 def citation_out(c: Citation) -> CitationOut:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.answer.answers import Answer
+from qa.serve.formatting import WARNING
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,10 @@ def answer_turn(history: list[Any], index: int) -> tuple[str, str] | None:
         start -= 1
     if start == 0 or _role(history[start - 1]) != "user":
         return None
-    return message_text(history[start - 1]), message_text(history[start])
+    shown = message_text(history[start])
+    if shown.startswith(WARNING):  # an error message, not an answer (the page shows it no thumbs)
+        return None
+    return message_text(history[start - 1]), shown
 
 
 def _role(message: Any) -> str:

@@ -10,42 +10,76 @@ from qa.library.uploads import UploadResult
 from qa.retrieve.hits import Hit
 
 EXCERPT_CHARS = 700
+WARNING = "⚠️"  # what error messages start with, in the chat and the panels
+
+# What Markdown, or the HTML it lets through, would read as markup in running text. Each is escaped with a
+# backslash, which renders as the character itself: the page shows the document's characters and API clients
+# get Markdown with no HTML entities to decode. What Markdown reads as text is left as it is: a bare "<" or "&"
+# ("< 5%", "imports & exports"), an underscore inside a word (QA_MODEL).
+_MARKUP = re.compile(r"[`*~\[\]]|(?<![^\W_])_|_(?![^\W_])|\\(?=[!-/:-@\[-`{-~]|$)|<(?=[A-Za-z/!?])|&(?=#?\w+;)")
+_BLOCK_START = re.compile(r"^(\s*)(?:([#>+-])|(\d+)([.)]))", re.MULTILINE)  # a heading, quote or list item
+
+
+def literal(text: str) -> str:
+    """``text`` as Markdown that renders as exactly its characters."""
+    return _block_literal(_inline_literal(text))
+
+
+def _inline_literal(text: str) -> str:
+    return _MARKUP.sub(lambda m: "\\" + m.group(), text)
+
+
+def _block_literal(text: str) -> str:
+    return _BLOCK_START.sub(lambda m: f"{m.group(1)}\\{m.group(2)}" if m.group(2)
+                            else f"{m.group(1)}{m.group(3)}\\{m.group(4)}", text)
 
 
 def format_excerpt(text: str, text_start: int, marks: list[tuple[int, int]]) -> str:
-    """HTML-escaped ``text`` with the document ranges ``marks`` highlighted; documents never inject markup."""
+    """``text`` as literal Markdown on one line, with the document ranges ``marks`` highlighted."""
     out, pos = [], 0
     for start, end in sorted(marks):
         a, b = max(start - text_start, pos), min(end - text_start, len(text))
         if a >= b:
             continue
-        out += [html.escape(text[pos:a]), "<mark>", html.escape(text[a:b]), "</mark>"]
+        out += [_inline_literal(text[pos:a]), "<mark>", _inline_literal(text[a:b]), "</mark>"]
         pos = b
-    out.append(html.escape(text[pos:]))
-    return " ".join("".join(out).split())
+    out.append(_inline_literal(text[pos:]))
+    return _block_literal(" ".join("".join(out).split()))
 
 
 def format_citation(c: Citation) -> str:
     hit = c.excerpt
     quotes = [(q.start, q.end) for q in c.quotes if hit.start <= q.start and q.end <= hit.end]
-    where = f" · {html.escape(c.location)}" if c.location else ""
-    head = f"**[{c.number}] {html.escape(c.title)}** · {html.escape(c.date or 'no date')} · `{c.source}`{where}"
+    where = f" · {_inline_literal(c.location)}" if c.location else ""
+    head = f"**[{c.number}] {_inline_literal(c.title)}** · {_inline_literal(c.date or 'no date')} · {_code(c.source)}{where}"
     return f"{head}\n\n> {format_excerpt(hit.text, hit.start, quotes)}"
 
 
 def format_passage(hit: Hit) -> str:
-    head = f"**{html.escape(hit.title)}** · {html.escape(hit.date or 'no date')} · `{hit.source}`"
+    head = f"**{_inline_literal(hit.title)}** · {_inline_literal(hit.date or 'no date')} · {_code(hit.source)}"
     text = hit.text if len(hit.text) <= EXCERPT_CHARS else hit.text[:EXCERPT_CHARS] + "…"
     return f"{head} · similarity {hit.dense_score:.2f}\n\n> {format_excerpt(text, hit.start, [])}"
 
 
 def format_sources(answer: Answer) -> str:
+    """The Sources message under an answer: a follow-up's reading first (in small type), then the cited
+    excerpts, or the closest passages when the documents do not answer."""
+    it = answer.interpretation
+    reading = f"<small>{_inline_literal(it.describe())}</small>\n\n" if it and it.in_context else ""
     if answer.abstained:
         if not answer.passages:
-            return "*No passage in the documents is close to this question.*"
+            return f"{reading}*No passage in the documents is close to this question.*"
         blocks = [format_passage(h) for h in answer.passages[:3]]
-        return "**Closest passages — these do not answer the question:**\n\n" + "\n\n".join(blocks)
-    return "**Sources**\n\n" + "\n\n".join(format_citation(c) for c in answer.citations)
+        heading = "Closest passages — these do not answer the question:" if answer.searched_in_vain else \
+            "Closest passages:"
+        return f"{reading}**{heading}**\n\n" + "\n\n".join(blocks)
+    return f"{reading}**Sources**\n\n" + "\n\n".join(format_citation(c) for c in answer.citations)
+
+
+def _code(text: str) -> str:
+    """``text`` as a Markdown code span, which shows every character as it is (backticks need a longer fence)."""
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}" if fence != "`" else f"`{text}`"
 
 
 def format_upload_results(results: list[UploadResult]) -> str:

@@ -24,7 +24,7 @@ from qa.library.live import LiveAssistant
 from qa.library.uploads import MB
 from qa.serve.api import ApiError, AppState, create_api
 from qa.serve.auth import BasicAuthMiddleware, Users, check_exposure
-from qa.serve.webapp import create_demo, document_library, follow_index, warm_up
+from qa.serve.webapp import PAGE_CSS, create_demo, document_library, follow_index, warm_up
 from qa.settings import Settings
 from qa.serve.shutdown import CLOSE_S, MCP_PATH, Drain, GracefulServer, TrackRequests
 
@@ -77,7 +77,8 @@ def create_app(demo: gr.Blocks, state: AppState, users: Users | None = None, hos
         mcp_app = mcp.streamable_http_app(streamable_http_path=MCP_PATH, stateless_http=True, json_response=True,
                                           host=host)
         app.router.routes.extend(mcp_app.routes)
-    gr.mount_gradio_app(app, demo, path="/", server_name=host, server_port=port, max_file_size=max_file_size)
+    gr.mount_gradio_app(app, demo, path="/", server_name=host, server_port=port, max_file_size=max_file_size,
+                        css=PAGE_CSS)
     if users is not None:
         app.add_middleware(BasicAuthMiddleware, users=users)
     app.state.drain = _drain(app, state)

@@ -16,7 +16,7 @@ from qa.library.live import IndexFollower, LiveAssistant
 from qa.library.manager import DocumentLibrary
 from qa.library.uploads import MB, Progress, UploadLimits
 from qa.serve.feedback import FeedbackLog
-from qa.serve.formatting import format_index_info, format_sources, format_upload_results, plain
+from qa.serve.formatting import WARNING, format_index_info, format_sources, format_upload_results, literal, plain
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -29,6 +29,26 @@ EXAMPLES = [
     "Who won the 2018 World Cup?",
 ]
 
+
+# Passed to launch() or mount_gradio_app() with the page (Gradio 6 takes CSS there, not in Blocks).
+PAGE_CSS = """
+/* Gradio's "Source Sans Pro" SemiBold is a few-glyph subset, so bold text mixed it with a fallback font letter by
+   letter (the heading's "A"). The same family, complete, under a name of its own: Regular and Bold ship with Gradio
+   and are served with the page. */
+@font-face { font-family: "QA Sans"; font-weight: 100 500; font-style: normal;
+             src: url("static/fonts/SourceSansPro/SourceSansPro-Regular.woff2") format("woff2"); }
+@font-face { font-family: "QA Sans"; font-weight: 600 900; font-style: normal;
+             src: url("static/fonts/SourceSansPro/SourceSansPro-Bold.woff2") format("woff2"); }
+.gradio-container { --font: "QA Sans", ui-sans-serif, system-ui, sans-serif; }
+/* The chat's toolbar takes its own line instead of floating over the top message as the chat scrolls. */
+#chat .top-panel { position: static; align-self: flex-end; width: fit-content; margin: 2px 4px 0 auto; }
+#chat .bubble-wrap { height: auto; flex: 1 1 auto; min-height: 0; }
+/* Thumbs up/down are for answers: a message alone in its bubble is an error (answers come with their sources). */
+#chat .bot-row:not(:has(.message + .message)) + .message-buttons :is(button[aria-label="Like"],
+  button[aria-label="Dislike"]) { display: none; }
+"""
+# The chat fills the window's height beside the title and the question box, and never gets too small to read.
+CHAT_HEIGHT = "calc(100vh - 260px)"
 
 
 def chat_history(history: list[dict[str, Any]] | None) -> list[dict[str, str]]:
@@ -64,22 +84,22 @@ def answer_messages(assistant: Assistant, message: str, history: list[dict[str, 
     try:
         answer = assistant.ask(message, history=chat_history(history))
     except QAError as exc:
-        yield [{"role": "assistant", "content": f"⚠️ {exc}"}]
+        yield [{"role": "assistant", "content": f"{WARNING} {literal(str(exc))}"}]
         return
     except Exception:  # the chat must never show a traceback; the server log keeps it
         log.exception("failed to answer %r", message[:200])
-        yield [{"role": "assistant", "content": "⚠️ Something went wrong while answering; the server log has "
-                                                "the details."}]
+        yield [{"role": "assistant", "content": f"{WARNING} Something went wrong while answering; the server log "
+                                                "has the details."}]
         return
-    # The answer goes out as the document's own text: API clients must see exactly what was quoted. The
-    # Chatbot sanitises it (sanitize_html), so markup in a document cannot run in the page; the Sources
-    # message below shows the same text HTML-escaped, character for character.
+    # Messages are Markdown in which a document's text is literal (backslash escapes where Markdown would read
+    # markup, no HTML entities): the page shows the document's characters and API clients can read them back.
+    # Quotes are shown reflowed (Quote.shown). The Chatbot also sanitises (sanitize_html): nothing can run.
     if answer.abstained:
-        shown = answer.text
+        shown = literal(answer.text)
     else:
         shown = ""
         for quote in answer.quotes:
-            shown += f"\u201c{quote.text}\u201d [{quote.citation}] "
+            shown += f"\u201c{literal(quote.shown)}\u201d [{quote.citation}] "
             yield [{"role": "assistant", "content": shown.strip()}]
     if on_answer:
         on_answer(answer, shown.strip())
@@ -130,7 +150,8 @@ def create_demo(assistant: Assistant, source_dir: str | Path | None = None, limi
     with gr.Blocks(title="Ask your documents", fill_height=True, delete_cache=(3600, 3600)) as demo:
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(height=560, sanitize_html=True, render_markdown=True, elem_id="chat")
+                chatbot = gr.Chatbot(height=CHAT_HEIGHT, min_height=420, sanitize_html=True, render_markdown=True,
+                                     latex_delimiters=[], show_label=False, elem_id="chat")
                 gr.ChatInterface(
                     chat,
                     title="Ask your documents",
