@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from qa.answer.answers import Answer
 from qa.answer.assistant import Assistant
+from qa.answer.language import question_language
 from qa.answer.ranker import ranker_for
 from qa.errors import QAError
 from qa.index.index import Index
@@ -210,10 +211,12 @@ def follow_index(live: LiveAssistant) -> IndexFollower | None:
 
 
 def warm_up(index: Index) -> None:
-    """Load the embedding model and the quote ranker and run each once; a failure is left for the first question
-    to report."""
+    """Load the embedding model, the quote ranker and the language identifier, and run each once, so the first
+    question does not wait for them (the language identifier takes about a second, on a first abstention); a
+    failure is left for the first question to report."""
     try:
         index.embedder.encode_query("warm up")
+        question_language("Which language is this question in?")
         ranker = ranker_for(index.settings)
         if ranker is not None:
             ranker.logits("warm up", ["Warm up."])
