@@ -52,6 +52,14 @@ def test_an_excerpt_renders_as_the_document_with_its_quote_marked():
     assert "<mark>" in shown and rendered_text(shown) == " ".join(text.split())
 
 
+def test_an_excerpt_of_a_man_page_mends_the_words_it_broke_and_marks_the_quote():
+    start = WRAPPED.index("Regulate")
+    shown = format_excerpt(WRAPPED, 0, [(start, WRAPPED.index("slowest.") + 8)])
+
+    assert "fastest compression method" in shown and "\n" not in shown
+    assert shown.count("<mark>") == 1 and rendered_text(shown.split("<mark>")[1]).startswith("Regulate the speed")
+
+
 WRAPPED = ("OPTIONS\n       -# --fast --best\n              Regulate  the  speed  of  compression  using  the\n"
             "              specified digit #, where -1 indicates the fastest compres-\n"
             "              sion method and -9 the slowest.\n       A self-\n       contained archive.\n")

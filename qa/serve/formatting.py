@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import html
 import re
+from bisect import bisect_left
 
 from qa.answer.answers import Answer, Citation
+from qa.answer.reflow import reflow_map
 from qa.index.index import Index
 from qa.library.uploads import UploadResult
 from qa.retrieve.hits import Hit
@@ -35,16 +37,18 @@ def _block_literal(text: str) -> str:
 
 
 def format_excerpt(text: str, text_start: int, marks: list[tuple[int, int]]) -> str:
-    """``text`` as literal Markdown on one line, with the document ranges ``marks`` highlighted."""
+    """``text`` reflowed as its quotes are (words it hyphenated across lines mended where it has them whole) and
+    made literal Markdown on one line, with the document ranges ``marks`` highlighted."""
+    shown, where = reflow_map(text, text)
     out, pos = [], 0
     for start, end in sorted(marks):
-        a, b = max(start - text_start, pos), min(end - text_start, len(text))
+        a, b = max(bisect_left(where, start - text_start), pos), bisect_left(where, end - text_start)
         if a >= b:
             continue
-        out += [_inline_literal(text[pos:a]), "<mark>", _inline_literal(text[a:b]), "</mark>"]
+        out += [_inline_literal(shown[pos:a]), "<mark>", _inline_literal(shown[a:b]), "</mark>"]
         pos = b
-    out.append(_inline_literal(text[pos:]))
-    return _block_literal(" ".join("".join(out).split()))
+    out.append(_inline_literal(shown[pos:]))
+    return _block_literal("".join(out))
 
 
 def format_citation(c: Citation) -> str:
