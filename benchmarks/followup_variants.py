@@ -16,7 +16,14 @@ The variants (docs/conversations.md, "Tried and not kept"):
 - ``rrf``: reciprocal rank fusion of three rankings: the question alone, with its context, and with the prior;
 - ``reserve``: the best passage of the question alone and of the context without the prior kept in the top k;
 - ``gate``: the prior only when the last answer's document is among the top k passages without it;
-- ``specific``: the context weighed by how much the question says, ``context`` x 2s / (s + content words).
+- ``specific``: the context weighed by how much the question says, ``context`` x 2s / (s + content words);
+- ``together``, ``together2``: a third query, the recent questions and the current one read as one text (their
+  BM25 scores summed, their vectors' length-weighted mean, as the earlier questions are), at weight 1 or 2;
+- ``document``: that text's best fused score in each document, above the lowest in its top 100, added to every
+  chunk of the document (x ``DOCUMENT_WEIGHT``): the conversation picks the document, the question the passage.
+
+The follow-ups are also split by domain and by whether the dialogue's first question was answered from its
+document (``qa.eval.conversations.by_first_answer``).
 """
 from __future__ import annotations
 
@@ -37,7 +44,8 @@ from common import DEFAULT_SQUAD, RESULTS, write_report  # noqa: E402
 from conversation import off_topic_refusals  # noqa: E402
 
 from qa import Settings  # noqa: E402
-from qa.eval.conversations import by_last_answer, load_conversations, replay, tables  # noqa: E402
+from qa.eval.conversations import (  # noqa: E402
+    by_first_answer, by_last_answer, load_conversations, replay, tables)
 from qa.eval.evaluation import prepare_index  # noqa: E402
 from qa.index.index import Index  # noqa: E402
 from qa.retrieve import context as ctx  # noqa: E402
@@ -49,6 +57,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "eval" / "doc2dial-dev"
 METRICS = ("doc@5", "first_quote_in_gold", "any_quote_in_gold", "abstained")
 SPECIFIC_S = 3.0
 RRF_K = 60
+DOCUMENT_WEIGHT = 0.5
 Ranked = list[tuple[int, float]]
 
 
@@ -186,7 +195,49 @@ class Gate(Fused):
         return (with_prior if found & last else free), first
 
 
-VARIANTS: dict[str, type[Variant]] = {v.name: v for v in (Variant, Decay, Equal, Joint, Rrf, Reserve, Gate, Specific)}
+def together_query(self: Variant, queries: list[Query], context: ctx.Context, weight: float = 1.0) -> Query:
+    """The current question (``queries[0]``) and the earlier ones as one text."""
+    texts = queries[0].texts + context.questions
+    mixed = sum(share * len(text.split()) * self.question_vector(text) for text, share in texts)
+    return Query(texts, unit(mixed), weight)
+
+
+class Together(Variant):
+    name = "together"
+    weight = 1.0
+
+    def final(self, queries: list[Query], k: int, extra: list[int], prior: ctx.Prior | None, settings: Settings,
+              context: ctx.Context) -> tuple[Ranked, Any]:
+        return super().final([*queries, together_query(self, queries, context, self.weight)], k, extra, prior,
+                             settings, context)
+
+
+class Together2(Together):
+    name = "together2"
+    weight = 2.0
+
+
+class Document(Variant):
+    name = "document"
+
+    def final(self, queries: list[Query], k: int, extra: list[int], prior: ctx.Prior | None, settings: Settings,
+              context: ctx.Context) -> tuple[Ranked, Any]:
+        ranked, _ = rank_queries(self.passages, [together_query(self, queries, context)], 100, (), None, settings)
+        best: dict[str, float] = {}
+        for i, score in ranked:
+            doc = self.passages.chunks[i].doc_id
+            best[doc] = max(best.get(doc, score), score)
+        floor = min(best.values(), default=0.0)
+
+        def with_document(row: int) -> float:
+            bonus = DOCUMENT_WEIGHT * (best.get(self.passages.chunks[row].doc_id, floor) - floor)
+            return bonus + (prior(row) if prior else 0.0)
+
+        return super().final(queries, k, extra, with_document, settings, context)
+
+
+VARIANTS: dict[str, type[Variant]] = {v.name: v for v in (Variant, Decay, Equal, Joint, Rrf, Reserve, Gate, Specific,
+                                                           Together, Together2, Document)}
 
 
 def measure(index: Index, dialogues: list[Any], squad: Path, variant: type[Variant]) -> dict[str, Any]:
@@ -202,7 +253,8 @@ def measure(index: Index, dialogues: list[Any], squad: Path, variant: type[Varia
     parts = {part: {m: found[part]["follow-ups"][m] for m in METRICS} for part in found if part == "all"
              or part.startswith("domain ")}
     last = {kind: {"turns": t["turns"], "doc@5": t["doc@5"]} for kind, t in by_last_answer(results).items()}
-    return {"follow_ups": parts, "by_last_answer": last, "unrelated_refused": refused}
+    first = {part: {m: t[m] for m in ("turns", *METRICS)} for part, t in by_first_answer(results).items()}
+    return {"follow_ups": parts, "by_last_answer": last, "by_first_answer": first, "unrelated_refused": refused}
 
 
 def cells(figures: dict[str, float]) -> str:
@@ -238,6 +290,11 @@ def main() -> None:
     print("|---" * (5 + len(domains)) + "|")
     for name, found in report["variants"].items():
         print(row(name, found))
+    parts = [p for p in next(iter(report["variants"].values()))["by_first_answer"] if not p.startswith("all")]
+    print(f"\nfollow-ups by first answer: doc@5 / first quote in gold / any quote in gold / abstained\n\n"
+          f"| variant | {' | '.join(parts)} |\n" + "|---" * (1 + len(parts)) + "|")
+    for name, found in report["variants"].items():
+        print(f"| {name} | {' | '.join(cells(found['by_first_answer'][p]) for p in parts)} |")
     write_report(report, args.out)
 
 

@@ -9,8 +9,10 @@ from helpers import OFF_TOPIC_QUESTION, SEED_ID, SEED_QUESTION, URGE_QUESTION, U
 import qa
 from qa.answer.answers import NO_ANSWER
 from qa.answer.conversation import Conversation
+from qa.answer.reading import read_in_context
 from qa.answer.turns import locate_quotes, turns_from_answers, turns_from_messages
 from qa.errors import QuestionError
+from qa.retrieve.context import ContextWeights, Turn
 
 
 @pytest.fixture(scope="module")
@@ -66,17 +68,45 @@ def test_an_off_topic_follow_up_is_still_refused(conversation, assistant):
     assert answer.text == NO_ANSWER
 
 
-def test_a_follow_up_after_an_abstained_turn_reads_its_sentences_as_if_alone(assistant):
-    # The unanswered question still joins the search (tests/test_retriever.py); the seed index's three chunks
-    # are all retrieved either way, so what differs would be the reading: it must be the question's alone.
-    history = [{"role": "user", "content": OFF_TOPIC_QUESTION}, {"role": "assistant", "content": NO_ANSWER}]
-    after = assistant.ask(SEED_QUESTION, history=history)
-    alone = assistant.ask(SEED_QUESTION)
+UNANSWERED_QUESTION = "What does Beijing think about the Balkans?"  # on the seed's topic, but refused
+HOPE_QUESTION = "What does it hope for?"
 
-    assert after.text == alone.text
-    assert [q.start for q in after.quotes] == [q.start for q in alone.quotes]
+
+def unanswered_history(assistant) -> list[dict[str, str]]:
+    first = assistant.ask(UNANSWERED_QUESTION)
+    assert first.abstained
+    return [{"role": "user", "content": UNANSWERED_QUESTION}, {"role": "assistant", "content": first.text}]
+
+
+def test_a_follow_up_after_an_unanswered_turn_is_read_in_its_context(assistant):
+    # Alone, "What does it hope for?" is too vague to reach min_score; after a question on the same topic that
+    # went unanswered, that question still says what "it" is, and the threshold is lowered by its share.
+    after = assistant.ask(HOPE_QUESTION, history=unanswered_history(assistant))
+
+    assert assistant.ask(HOPE_QUESTION).abstained
+    assert not after.abstained
+    assert after.quotes[0].doc_id == SEED_ID and "hopes" in after.quotes[0].text
     assert after.interpretation.turns_used == 0
     assert after.interpretation.skipped_abstained == 1
+    assert after.interpretation.carried_terms == ()  # an unanswered question's words are not carried
+
+
+def test_an_off_topic_follow_up_after_an_unanswered_turn_is_still_refused(assistant):
+    answer = assistant.ask("And who won the 2018 World Cup?", history=unanswered_history(assistant))
+
+    assert answer.abstained
+    assert answer.text == NO_ANSWER
+
+
+def test_after_only_unanswered_turns_the_threshold_is_lowered_by_their_share(seed_index):
+    w = ContextWeights()
+
+    def threshold(turn: Turn) -> float:
+        found = seed_index.retriever.retrieve(HOPE_QUESTION, 5, [turn])
+        return read_in_context(seed_index, HOPE_QUESTION, found.vector, found.context).threshold(1.0)
+
+    assert threshold(Turn(SEED_QUESTION, True, ((SEED_ID, 0, 40),))) == pytest.approx(w.threshold_ratio)
+    assert threshold(Turn(UNANSWERED_QUESTION, False)) == pytest.approx(1 - (1 - w.threshold_ratio) * w.unanswered)
 
 
 def test_messages_and_kept_answers_read_a_follow_up_the_same_way(conversation, assistant):

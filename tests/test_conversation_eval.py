@@ -14,6 +14,7 @@ from qa.errors import DocumentError
 from qa.eval.conversations import (
     ConversationTurn,
     _judge,
+    by_first_answer,
     by_last_answer,
     evaluate_conversations,
     format_conversation_report,
@@ -127,6 +128,20 @@ def test_follow_ups_are_split_by_where_the_last_answer_quoted(report):
     assert {r.last_answer for r in firsts} == {"none"}
     assert {r.last_answer for r in follow_ups} == {"gold document"}  # both first turns quoted their document
     assert split["gold document"]["turns"] == 2 and split["other document"]["turns"] == 0
+
+
+def test_follow_ups_are_split_by_whether_the_first_question_was_answered_from_its_document(tmp_path):
+    # The second dialogue's gold document is the lighthouse, but its first question is about Kosovo: the
+    # assistant answers it from the seed article, so that dialogue starts wrong.
+    wrong = ("d-wrong", "lighthouse", [(SEED_QUESTION, "The lighthouse keeper counted the passing ships"),
+                                        ("And in winter?", "In winter the storms were so strong")])
+    found = evaluate_conversations(write_folder(tmp_path / "dialogues", [DIALOGUES[1], wrong]))
+    split = by_first_answer(found.per_turn)
+
+    assert {(r.dial_id, r.first_answer) for r in found.per_turn if r.follow_up} == {("d-penguins", "right"),
+                                                                                     ("d-wrong", "wrong")}
+    assert {r.first_answer for r in found.per_turn if not r.follow_up} == {""}
+    assert split["all, first answer right"]["turns"] == 1 and split["all, first answer wrong"]["turns"] == 1
 
 
 def test_the_halves_are_fixed_by_the_dialogue_id():

@@ -6,7 +6,9 @@ order as a chat user would: the history given is the user's earlier questions an
 earlier answers. Each turn records whether the gold document is the first / among the first five passages,
 whether the first / any quote overlaps the gold span, whether the assistant abstained, and the latency.
 First turns and follow-ups are reported apart, and so are the two halves of the dialogues (by the parity of
-the dialogue id's hash: "tuning" for even, "held-out" for odd), so methods can be chosen on one half.
+the dialogue id's hash: "tuning" for even, "held-out" for odd), so methods can be chosen on one half. Follow-ups
+can also be split by where the last answer quoted (``by_last_answer``) and by whether the dialogue's first
+question was answered from its gold document (``by_first_answer``), where a conversation can mislead.
 """
 from __future__ import annotations
 
@@ -67,6 +69,9 @@ class TurnResult:
     # where the last answered turn's first quote was: "gold document", "other document", or "none" (no earlier
     # answer among the dialogue's turns so far); a follow-up after a wrong document is where context misleads
     last_answer: str = ""
+    # whether the dialogue's first question was answered from its gold document ("right"; "wrong" when it quoted
+    # another document or abstained; "" on a first turn): after a wrong first answer, the conversation misleads
+    first_answer: str = ""
 
 
 @dataclass
@@ -133,11 +138,13 @@ def evaluate_conversations(path: str | Path, settings: Any = None, limit: int | 
 
 
 def replay(index: Index, dialogues: list[list[ConversationTurn]], history: str = "on",
-           weights: ContextWeights = DEFAULT_WEIGHTS, show_progress: bool = False) -> list[TurnResult]:
-    """Every turn of every dialogue answered in order, with the given ``history`` mode."""
+           weights: ContextWeights = DEFAULT_WEIGHTS, show_progress: bool = False,
+           assistant: Assistant | None = None) -> list[TurnResult]:
+    """Every turn of every dialogue answered in order, with the given ``history`` mode (by ``assistant``, default
+    ``Assistant(index)``: a benchmark may pass a variant)."""
     if history not in HISTORY_MODES:
         raise ValueError(f"history must be one of {HISTORY_MODES}, got {history!r}")
-    assistant = Assistant(index)
+    assistant = assistant or Assistant(index)
     ask = _asker(assistant, history, weights)
     results = []
     bar = tqdm(total=sum(map(len, dialogues)), desc="turns", unit="turn", disable=not show_progress)
@@ -147,7 +154,8 @@ def replay(index: Index, dialogues: list[list[ConversationTurn]], history: str =
             started = time.perf_counter()
             answer = ask(turn.question, answers)
             latency = (time.perf_counter() - started) * 1000
-            results.append(_judge(turn, answer, bool(answers), latency, _last_answer(turn, answers)))
+            results.append(_judge(turn, answer, bool(answers), latency, _last_answer(turn, answers),
+                                  _first_answer(dialogue[0], answers)))
             answers.append(answer)
             bar.update()
     bar.close()
@@ -177,14 +185,21 @@ def _last_answer(turn: ConversationTurn, answers: list[Answer]) -> str:
     return "gold document" if last.quotes[0].doc_id == turn.doc_id else "other document"
 
 
+def _first_answer(first: ConversationTurn, answers: list[Answer]) -> str:
+    if not answers:
+        return ""
+    quotes = answers[0].quotes
+    return "right" if quotes and quotes[0].doc_id == first.doc_id else "wrong"
+
+
 def _judge(turn: ConversationTurn, answer: Answer, follow_up: bool, latency_ms: float,
-           last_answer: str = "") -> TurnResult:
+           last_answer: str = "", first_answer: str = "") -> TurnResult:
     docs = list(dict.fromkeys(h.doc_id for h in answer.passages))[:5]
     hits = [q.doc_id == turn.doc_id and q.start < turn.end and turn.start < q.end for q in answer.quotes]
     return TurnResult(turn.dial_id, turn.turn_id, follow_up, tuning_half(turn.dial_id),
                       bool(docs) and answer.passages[0].doc_id == turn.doc_id, turn.doc_id in docs,
                       bool(hits) and hits[0], any(hits), answer.abstained, latency_ms,
-                      answer.confidence, turn.domain, last_answer)
+                      answer.confidence, turn.domain, last_answer, first_answer)
 
 
 def tables(results: list[TurnResult]) -> dict[str, dict[str, dict[str, float]]]:
@@ -204,6 +219,16 @@ def by_last_answer(results: list[TurnResult]) -> dict[str, dict[str, float]]:
     follow_ups = [r for r in results if r.follow_up]
     return {kind: summarise([r for r in follow_ups if r.last_answer == kind])
             for kind in ("gold document", "other document", "none")}
+
+
+def by_first_answer(results: list[TurnResult]) -> dict[str, dict[str, float]]:
+    """The follow-ups' metrics by domain (and all together) and by whether the dialogue's first question was
+    answered from its gold document (``TurnResult.first_answer``): "dmv, first answer wrong", ..."""
+    follow_ups = [r for r in results if r.follow_up]
+    domains = ["all", *sorted({r.domain for r in follow_ups} - {""})]
+    return {f"{domain}, first answer {kind}": summarise([r for r in follow_ups if r.first_answer == kind
+                                                          and domain in ("all", r.domain)])
+            for domain in domains for kind in ("right", "wrong")}
 
 
 def summarise(results: list[TurnResult]) -> dict[str, float]:
