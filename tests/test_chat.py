@@ -57,7 +57,7 @@ def test_sources_say_when_the_earlier_turns_went_unanswered(assistant):
     out, _, _ = chat(assistant, OFF_TOPIC_QUESTION, SEED_QUESTION, "/sources")
 
     shown = out.split("\n\n")[2]
-    assert shown.startswith("Read alone: the 1 earlier turn went unanswered (their questions still guided the search).")
+    assert shown.startswith("Read with 1 unanswered earlier turn, at a lesser weight: no terms carried over.")
 
 
 def test_sources_count_the_unanswered_turns_beside_the_answered_ones(assistant):

@@ -61,13 +61,12 @@ class Assistant:
         """Answer ``question`` (already checked) after the conversation's ``turns``, oldest first.
 
         The same retriever ranks it, with the earlier questions and the places last quoted as context
-        (``qa.retrieve.context``); its sentences are read in that context (``qa.answer.reading``). With no
-        answered turn among the recent ones, its sentences are read as for a question alone (the earlier
-        questions still say where to look).
+        (``qa.retrieve.context``); its sentences are read in that context (``qa.answer.reading``), even when the
+        recent turns all went unanswered: their questions still say what the conversation is about.
         """
         found = self.index.retriever.retrieve(question, self.k, turns, weights)
         context = found.context
-        reading = read_in_context(self.index, question, found.vector, context) if context.used else None
+        reading = read_in_context(self.index, question, found.vector, context) if context.questions else None
         answer = self.answer(question, found.hits[:self.k], found.vector, reading)
         answer.interpretation = reading.interpretation if reading else Interpretation.of(context)
         return answer

@@ -16,7 +16,8 @@ No language model rewrites the question. A follow-up is ranked by the same ranki
 The refinements that help single questions (title weighting, the agreement weight) are weights of this
 ranking like any other; ``ContextWeights`` sets them for follow-ups. Only the last ``MAX_TURNS`` turns count;
 the quotes of the last answered one give the prior. How the answer then reads the context (sentence scores,
-abstention) is ``qa.answer.reading``; only the answered turns' words are carried into it.
+abstention) is ``qa.answer.reading``; only the answered turns' words are carried into it, and after only
+unanswered turns the abstention threshold is lowered by their ``unanswered`` share.
 """
 from __future__ import annotations
 
@@ -36,7 +37,9 @@ class ContextWeights:
     """How much the conversation counts against the current question (chosen on the tuning dialogues)."""
 
     context: float = 1.0  # weight of the earlier questions' fused score (dense + BM25) in ranking passages
-    unanswered: float = 0.5  # an earlier question the assistant abstained on, against an answered one
+    # an earlier question the assistant abstained on, against an answered one: in the search, and in how far the
+    # abstention threshold is lowered when all recent turns went unanswered (``qa.answer.reading``)
+    unanswered: float = 0.5
     same_document: float = 0.3  # fused-score bonus for passages of the document quoted last
     near_quote: float = 0.2  # and for passages within ``near_chars`` of a last quote
     sentence_vector: float = 0.3  # earlier questions' vector in the sentence cosine
