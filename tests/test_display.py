@@ -77,6 +77,7 @@ def test_reflow_joins_lines_and_mends_only_words_the_document_has():
 def test_reflow_map_points_every_shown_character_at_its_source(text):
     shown, where = reflow_map(text, "abab ab")
 
+    assert reflow(text, "abab ab") == shown  # the fast path shows the same text
     assert len(where) == len(shown) and where == sorted(set(where))
     assert all(c == " " and text[w].isspace() or text[w] == c for c, w in zip(shown, where, strict=True))
     assert "\n" not in shown and "  " not in shown

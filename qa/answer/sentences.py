@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qa.answer.reflow import reflow
 from qa.answer.scoring import QuestionTerms, sentence_score
 from qa.retrieve.hits import Hit
 
@@ -56,7 +55,8 @@ NUMBER = re.compile(r"\b\d[\d,.]*\b|\b(one|two|three|four|five|six|seven|eight|n
 @dataclass(frozen=True)
 class Quote:
     """A sentence copied verbatim from a document: ``document.text[start:end] == text``. ``shown`` is how it is
-    displayed: ``text`` reflowed (``qa.answer.reflow``), hyphenated words mended once the assistant cites it."""
+    displayed, set when the assistant cites it: ``text`` reflowed (``qa.answer.reflow``), the words its document
+    hyphenated across lines mended (empty on the candidates before that: most are never shown)."""
 
     text: str
     doc_id: str
@@ -65,10 +65,6 @@ class Quote:
     score: float
     citation: int = 0  # the [n] marker it is shown with
     shown: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.shown:
-            object.__setattr__(self, "shown", reflow(self.text))
 
 
 @dataclass(frozen=True)
