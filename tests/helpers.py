@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import html
 import os
 import re
 import shutil
@@ -10,6 +11,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from markdown_it import MarkdownIt
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEEDS_DIR = REPO_ROOT / "seeds"
@@ -79,6 +82,15 @@ def launched(demo: Any) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}/"
     finally:
         demo.close()
+
+
+# CommonMark with GitHub's strikethrough: what the page's Markdown renderer (marked, GFM) reads as markup.
+RENDERER = MarkdownIt("commonmark").enable("strikethrough")
+
+
+def rendered_text(markdown: str) -> str:
+    """The characters a reader sees: the rendered HTML's text, entities decoded, whitespace normalised."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", RENDERER.render(markdown))).split())
 
 
 def from_markdown(text: str) -> str:

@@ -2,31 +2,22 @@
 HTML entities for API clients) and quotes reflowed from hard-wrapped text, with offsets that stay exact."""
 from __future__ import annotations
 
-import html
 import re
 
 import pytest
-from helpers import from_markdown
+from helpers import from_markdown, rendered_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from markdown_it import MarkdownIt
 
 import qa
 from qa.answer.reflow import reflow, reflow_map
 from qa.serve.formatting import format_excerpt, literal
 from qa.serve.webapp import answer_messages, chat_history
 
-# CommonMark with GitHub's strikethrough: what the page's Markdown renderer (marked, GFM) reads as markup.
-RENDERER = MarkdownIt("commonmark").enable("strikethrough")
 MARKUP = ["*", "_", "**", "__", "`", "``", "~~", "~", "[", "]", "(", ")", "<", ">", "&", "&amp;", "&#39;", "<b>",
           "</p>", "<!--", "\\", "\\*", "# ", "- ", "+ ", "1. ", "2) ", "> ", "!", "|", "$$", "http://x.org", "a_b"]
 TEXT = st.lists(st.one_of(st.sampled_from(MARKUP), st.text(alphabet="ab .,'\"é中", max_size=6)), max_size=14).map(
     "".join)
-
-
-def rendered_text(markdown: str) -> str:
-    """The characters a reader sees: the rendered HTML's text, entities decoded, whitespace normalised."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", RENDERER.render(markdown))).split())
 
 
 @settings(max_examples=400, deadline=None)

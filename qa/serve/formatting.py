@@ -1,7 +1,6 @@
 """How answers, sources and the index look on the page: Markdown and HTML built from library objects."""
 from __future__ import annotations
 
-import html
 import re
 from bisect import bisect_left
 
@@ -88,14 +87,9 @@ def _code(text: str) -> str:
 
 def format_upload_results(results: list[UploadResult]) -> str:
     """One line per file: what was added, what was already there, what was refused and why."""
-    return "\n".join(f"- **{plain(r.name)}**: {plain(r.message)}" for r in results)
+    return "\n".join(f"- **{literal(r.name)}**: {literal(r.message)}" for r in results)
 
 
 def format_index_info(index: Index) -> str:
     docs, passages = len(index.documents), len(index.chunks)
     return f"Index: {docs} document{'s' * (docs != 1)}, {passages} passage{'s' * (passages != 1)}."
-
-
-def plain(text: str) -> str:
-    """``text`` shown literally in Markdown: markup characters escaped, HTML escaped."""
-    return html.escape(re.sub(r"([\\`*_{}\[\]()#+\-.!|~])", r"\\\1", text), quote=False)

@@ -15,7 +15,7 @@ from qa.errors import QAError
 from qa.library.manager import INDEXED, TRASH, DocumentInfo, DocumentLibrary, RemoveResult, human_size
 from qa.library.uploads import Progress
 from qa.serve.feedback import FeedbackLog
-from qa.serve.formatting import format_index_info, plain
+from qa.serve.formatting import WARNING, format_index_info, literal
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +24,9 @@ def format_document(info: DocumentInfo) -> str:
     """Two lines of Markdown (three with a problem): title and date; file, size, passages, when added."""
     added = (info.added or "unknown")[:16].replace("T", " ")
     passages = f"{info.passages} passage{'s' * (info.passages != 1)}"
-    text = (f"**{plain(info.title)}** · {plain(info.date or 'no date')}  \n"
-            f"{plain(info.name)} · {human_size(info.size_bytes)} · {passages} · added {plain(added)}")
-    return text if info.status == INDEXED else f"{text}  \n⚠️ {plain(info.status)}: {plain(info.message)}"
+    text = (f"**{literal(info.title)}** · {literal(info.date or 'no date')}  \n"
+            f"{literal(info.name)} · {human_size(info.size_bytes)} · {passages} · added {literal(added)}")
+    return text if info.status == INDEXED else f"{text}  \n{WARNING} {literal(info.status)}: {literal(info.message)}"
 
 
 def format_documents(infos: list[DocumentInfo]) -> str:
@@ -36,7 +36,7 @@ def format_documents(infos: list[DocumentInfo]) -> str:
 
 
 def format_remove_results(results: list[RemoveResult]) -> str:
-    return "\n".join(f"- **{plain(r.name)}**: {plain(r.message)}" for r in results)
+    return "\n".join(f"- **{literal(r.name)}**: {literal(r.message)}" for r in results)
 
 
 def remove_messages(library: DocumentLibrary, names: list[str] | None, delete: bool = False,
@@ -49,18 +49,18 @@ def remove_messages(library: DocumentLibrary, names: list[str] | None, delete: b
     try:
         results = library.remove(list(names), delete=delete, progress=progress)
     except QAError as exc:
-        yield f"⚠️ {plain(str(exc))}"
+        yield f"{WARNING} {literal(str(exc))}"
         return
     except Exception:  # the page must never show a traceback; the server log keeps it
         log.exception("failed to remove documents %r", names)
-        yield "⚠️ Something went wrong while removing the documents; the server log has the details."
+        yield f"{WARNING} Something went wrong while removing the documents; the server log has the details."
         return
     yield f"{format_remove_results(results)}\n\n{format_index_info(library.assistant.index)}"
 
 
 def confirmation(names: list[str] | None, delete: bool) -> str:
     where = "deleted for good" if delete else f"moved to the {TRASH} folder inside the document folder"
-    listed = ", ".join(f"**{plain(n)}**" for n in names or [])
+    listed = ", ".join(f"**{literal(n)}**" for n in names or [])
     return f"Remove {listed} from the index? The file{'s' * (len(names or []) != 1)} will be {where}."
 
 

@@ -17,7 +17,7 @@ from qa.library.live import IndexFollower, LiveAssistant
 from qa.library.manager import DocumentLibrary
 from qa.library.uploads import MB, Progress, UploadLimits
 from qa.serve.feedback import FeedbackLog
-from qa.serve.formatting import WARNING, format_index_info, format_sources, format_upload_results, literal, plain
+from qa.serve.formatting import WARNING, format_index_info, format_sources, format_upload_results, literal
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -118,11 +118,11 @@ def upload_messages(library: DocumentLibrary, paths: list[str] | None, progress:
     try:
         results = library.add_files(paths, progress)
     except QAError as exc:
-        yield f"⚠️ {plain(str(exc))}"
+        yield f"{WARNING} {literal(str(exc))}"
         return
     except Exception:  # the page must never show a traceback; the server log keeps it
         log.exception("failed to add uploaded files")
-        yield "⚠️ Something went wrong while adding the files; the server log has the details."
+        yield f"{WARNING} Something went wrong while adding the files; the server log has the details."
         return
     yield f"{format_upload_results(results)}\n\n{format_index_info(library.assistant.index)}"
 
