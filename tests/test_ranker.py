@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from helpers import SEED_QUESTION
 
 import qa
-from qa.answer.ranker import Ranker, ranker_query
-from qa.answer.sentences import ranked
+from qa.answer.ranker import Ranker, ranker_query, rerank
+from qa.answer.sentences import Quote, ranked
 from qa.cli import main
 from qa.errors import ModelLoadError
 
@@ -83,9 +83,27 @@ def test_a_ranker_adds_its_weighted_probability_to_the_choice_score_of_the_quote
 
     assert answer.quotes
     assert [q.score for q in answer.quotes] == sorted((q.score for q in answer.quotes), reverse=True)
+    best = max(choice.values())
     for quote in answer.quotes:
-        assert 0 < quote.score - choice[(quote.doc_id, quote.start)] <= index.settings.ranker_weight
+        added = quote.score - choice[(quote.doc_id, quote.start)]
+        if choice[(quote.doc_id, quote.start)] > best - index.settings.ranker_weight:  # could be placed first
+            assert 0 < added <= index.settings.ranker_weight
+        else:
+            assert added == 0
         assert index.documents[quote.doc_id].text[quote.start:quote.end] == quote.text
+
+
+def test_a_quote_that_cannot_overtake_the_best_is_not_scored(ranker_folder):
+    # At weight 0.5, a quote 0.5 or more below the best choice score stays below it whatever the ranker says.
+    texts = ["China calls for dialogue on Kosovo.", "China respects Serbia's sovereignty.", "It rained in Belgrade."]
+    quotes = [Quote(text, "doc", 10 * i, 10 * i + len(text), score) for i, (text, score)
+              in enumerate(zip(texts, (2.0, 1.8, 1.5), strict=True))]
+
+    order = rerank(Ranker(str(ranker_folder)), SEED_QUESTION, quotes, qa.Settings(ranker_weight=0.5))
+
+    assert order.quotes[-1] == quotes[2]
+    assert all(q.score > 1.5 for q in order.quotes[:2]) and {q.text for q in order.quotes[:2]} == set(texts[:2])
+    assert 0 < order.belief < 1
 
 
 def test_a_ranker_that_cannot_be_loaded_is_one_clear_error(seed_index_dir):

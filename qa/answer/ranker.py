@@ -58,10 +58,16 @@ def ranker_for(settings: Settings) -> Ranker | None:
 
 
 def rerank(ranker: Ranker, query: str, quotes: list[Quote], settings: Settings) -> Reranked:
-    """``quotes`` (best choice first) with the first ``ranker_candidates`` reordered by choice plus the ranker."""
-    top = quotes[:settings.ranker_candidates]
-    if not top:
+    """``quotes`` (best choice first) with the first ``ranker_candidates`` reordered by choice plus the ranker.
+
+    Only quotes that could still be placed first are scored: one whose choice score is ``ranker_weight`` or more
+    below the best one's cannot overtake it (a probability is at most 1), so the model is not run on it. It keeps
+    its choice score, below every scored quote's new score.
+    """
+    if not quotes:
         return Reranked(quotes)
+    reach = quotes[0].score - settings.ranker_weight
+    top = [q for q in quotes[:settings.ranker_candidates] if q.score > reach]
     logits = ranker.logits(query, [q.text for q in top])
     probability = (1.0 / (1.0 + np.exp(-np.clip(logits, -60.0, 60.0)))).tolist()
     scored = [replace(q, score=q.score + settings.ranker_weight * p) for q, p in zip(top, probability, strict=True)]
