@@ -73,11 +73,12 @@ def labelled(quotes: list[Quote], gold: set[tuple[int, int]], doc_id: str, extra
         yield Pair(query, text[start:end], 0.0, source)
 
 
-def squad_pairs(index: Index, squad: Path, rng: random.Random) -> Iterator[Pair]:
-    """Pairs from the questions of SQuAD's "train" articles (``index`` holds all of SQuAD dev's paragraphs)."""
+def squad_pairs(index: Index, squad: Path, rng: random.Random, step: int = SQUAD_STEP) -> Iterator[Pair]:
+    """Pairs from every ``step``-th question of SQuAD's "train" articles (``index`` holds all of SQuAD dev's
+    paragraphs)."""
     _, questions = load_squad(squad)
     assistant = Assistant(index)
-    chosen = [q for q in questions if squad_part(squad_article(q)) == "train"][::SQUAD_STEP]
+    chosen = [q for q in questions if squad_part(squad_article(q)) == "train"][::step]
     for question in tqdm(chosen, desc="SQuAD pairs", unit="question"):
         text = " ".join(question.text.split())
         doc_id = next(iter(question.relevant))

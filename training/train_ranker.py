@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "training"))
 
 import torch  # noqa: E402
-from ranker_data import Pair, doc2dial_pairs, heading_pairs, squad_pairs  # noqa: E402
+from ranker_data import SQUAD_STEP, Pair, doc2dial_pairs, heading_pairs, squad_pairs  # noqa: E402
 
 from qa.eval.conversations import load_conversations  # noqa: E402
 from qa.eval.evaluation import load_squad, prepare_index  # noqa: E402
@@ -40,12 +40,12 @@ HEAD = r"\.(pooler|classifier)\."  # the parameters of the classification head o
 log = logging.getLogger("train_ranker")
 
 
-def make_pairs(squad: Path, doc2dial: Path, domain: str, cache: Path, seed: int) -> list[Pair]:
+def make_pairs(squad: Path, doc2dial: Path, domain: str, cache: Path, seed: int, squad_step: int) -> list[Pair]:
     """Every training pair, shuffled with ``seed``; the indexes are built once under ``cache``."""
     rng = random.Random(seed)
     squad_docs, _ = load_squad(squad)
     squad_index, _, _ = prepare_index(squad_docs, Settings(), cache / "squad", show_progress=True)
-    pairs = list(squad_pairs(squad_index, squad, rng))
+    pairs = list(squad_pairs(squad_index, squad, rng, squad_step))
     dial_docs, _ = load_conversations(doc2dial)
     dial_index, _, _ = prepare_index(dial_docs, Settings(), cache / "doc2dial", show_progress=True)
     turns = [json.loads(line) for line in (doc2dial / "turns.jsonl").open(encoding="utf-8")]
@@ -56,20 +56,35 @@ def make_pairs(squad: Path, doc2dial: Path, domain: str, cache: Path, seed: int)
     return pairs
 
 
-def train(pairs: list[Pair], out: Path, layers: int, seed: int, epochs: float, batch_size: int) -> None:
+def train(pairs: list[Pair], out: Path, layers: int, seed: int, epochs: float, batch_size: int,
+          listwise: bool = False) -> None:
     """Fine-tune the cross-encoder on ``pairs`` and save it to ``out`` in fp16."""
     from datasets import Dataset
     from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
-    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss, ListNetLoss
 
     torch.manual_seed(seed)
     model = CrossEncoder(str(bundled_model_path()), num_labels=1, max_length=MAX_LENGTH, device="cpu")
     bert = model[0].auto_model
     bert.bert.encoder.layer = bert.bert.encoder.layer[:layers]  # the first layers of MiniLM, as in layer dropping
     bert.config.num_hidden_layers = layers
-    data = Dataset.from_dict({"query": [p.query for p in pairs], "sentence": [p.sentence for p in pairs],
-                              "label": [p.label for p in pairs]})
-    loss = BinaryCrossEntropyLoss(model)
+    if listwise:
+        # One row a question: its sentences and their labels. ListNet learns which of them answers, the choice
+        # the ranker makes at run time, rather than each pair's probability against the positives' base rate.
+        groups: dict[str, tuple[list[str], list[float]]] = {}
+        for p in pairs:
+            docs, labels = groups.setdefault(p.query, ([], []))
+            docs.append(p.sentence)
+            labels.append(p.label)
+        rows = [(q, d, lab) for q, (d, lab) in groups.items() if 0 < sum(lab) < len(lab)]
+        data = Dataset.from_dict({"query": [q for q, _, _ in rows], "docs": [d for _, d, _ in rows],
+                                  "labels": [lab for _, _, lab in rows]})
+        loss = ListNetLoss(model, mini_batch_size=batch_size * 8)
+        batch_size = max(1, batch_size // 8)
+    else:
+        data = Dataset.from_dict({"query": [p.query for p in pairs], "sentence": [p.sentence for p in pairs],
+                                  "label": [p.label for p in pairs]})
+        loss = BinaryCrossEntropyLoss(model)
     # The classification head is new: at the encoder's learning rate it barely moves in a thousand steps (the
     # loss stays at the base rate), so it learns 20x faster (docs/ranker.md, "Training").
     args = CrossEncoderTrainingArguments(
@@ -94,12 +109,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--squad-step", type=int, default=SQUAD_STEP,
+                        help="every N-th question of SQuAD's train articles goes in (fewer: less of SQuAD's habits)")
+    parser.add_argument("--loss", choices=("bce", "listnet"), default="bce",
+                        help="bce: each pair on its own; listnet: a question's sentences against each other")
     parser.add_argument("--pairs", type=Path, help="write the pairs to this JSON-lines file too")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(2)
     started = time.perf_counter()
-    pairs = make_pairs(args.squad, args.doc2dial, args.domain, args.cache, args.seed)
+    pairs = make_pairs(args.squad, args.doc2dial, args.domain, args.cache, args.seed, args.squad_step)
     counts: dict[str, list[int]] = {}
     for p in pairs:
         counts.setdefault(p.source, [0, 0])[int(p.label)] += 1
@@ -107,7 +126,7 @@ def main() -> None:
              ", ".join(f"{s} {n + q} ({q} positive)" for s, (n, q) in sorted(counts.items())))
     if args.pairs:
         args.pairs.write_text("".join(json.dumps(p.__dict__) + "\n" for p in pairs))
-    train(pairs, args.out, args.layers, args.seed, args.epochs, args.batch_size)
+    train(pairs, args.out, args.layers, args.seed, args.epochs, args.batch_size, args.loss == "listnet")
     log.info("saved %s after %.0f s", args.out, time.perf_counter() - started)
 
 
