@@ -68,7 +68,7 @@ class Settings:
     # The quote ranker (qa/answer/ranker.py, docs/ranker.md): "none" (the choice score alone), a sentence-transformers
     # CrossEncoder name or folder, or "bundled" (qa/models/ranker/, once trained weights ship there: not yet).
     ranker: str = NO_RANKER
-    ranker_candidates: int = 8  # the quotes with the best choice scores that the ranker scores
+    ranker_candidates: int = 8  # the best-chosen quotes the ranker may score (those that can still be first)
     ranker_weight: float = 0.5  # a scored quote's order: its choice score + this x the ranker's probability
     ranker_floor: float = 0.0  # abstain when the ranker's probability for the first quote is below this
     max_question_chars: int = 2000
