@@ -20,6 +20,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -33,8 +34,12 @@ from qa.eval.evaluation import load_squad, prepare_index  # noqa: E402
 from qa.models.loading import bundled_model_path  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 
+if TYPE_CHECKING:
+    from datasets import Dataset
+
 EVAL = ROOT.parent / "shared" / "eval"
 MAX_LENGTH = 96  # tokens of question and sentence together; longer sentences are cut at the end
+PAIRS_PER_QUESTION = 8  # about: a positive, 6 hard and 2 easy negatives (training/ranker_data.py)
 HEAD = r"\.(pooler|classifier)\."  # the parameters of the classification head on the [CLS] token
 
 log = logging.getLogger("train_ranker")
@@ -56,10 +61,33 @@ def make_pairs(squad: Path, doc2dial: Path, domain: str, cache: Path, seed: int,
     return pairs
 
 
+def pair_rows(pairs: list[Pair]) -> Dataset:
+    """One row a pair, for binary cross-entropy."""
+    from datasets import Dataset
+
+    return Dataset.from_dict({"query": [p.query for p in pairs], "sentence": [p.sentence for p in pairs],
+                              "label": [p.label for p in pairs]})
+
+
+def listwise_rows(pairs: list[Pair]) -> Dataset:
+    """One row a question: its sentences and their labels (questions with no positive or no negative left out).
+    ListNet learns which of them answers, the choice the ranker makes at run time, rather than each pair's
+    probability against the positives' base rate."""
+    from datasets import Dataset
+
+    groups: dict[str, tuple[list[str], list[float]]] = {}
+    for p in pairs:
+        docs, labels = groups.setdefault(p.query, ([], []))
+        docs.append(p.sentence)
+        labels.append(p.label)
+    rows = [(q, d, lab) for q, (d, lab) in groups.items() if 0 < sum(lab) < len(lab)]
+    return Dataset.from_dict({"query": [q for q, _, _ in rows], "docs": [d for _, d, _ in rows],
+                              "labels": [lab for _, _, lab in rows]})
+
+
 def train(pairs: list[Pair], out: Path, layers: int, seed: int, epochs: float, batch_size: int,
           listwise: bool = False) -> None:
     """Fine-tune the cross-encoder on ``pairs`` and save it to ``out`` in fp16."""
-    from datasets import Dataset
     from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss, ListNetLoss
 
@@ -68,22 +96,11 @@ def train(pairs: list[Pair], out: Path, layers: int, seed: int, epochs: float, b
     bert = model[0].auto_model
     bert.bert.encoder.layer = bert.bert.encoder.layer[:layers]  # the first layers of MiniLM, as in layer dropping
     bert.config.num_hidden_layers = layers
+    data = listwise_rows(pairs) if listwise else pair_rows(pairs)
     if listwise:
-        # One row a question: its sentences and their labels. ListNet learns which of them answers, the choice
-        # the ranker makes at run time, rather than each pair's probability against the positives' base rate.
-        groups: dict[str, tuple[list[str], list[float]]] = {}
-        for p in pairs:
-            docs, labels = groups.setdefault(p.query, ([], []))
-            docs.append(p.sentence)
-            labels.append(p.label)
-        rows = [(q, d, lab) for q, (d, lab) in groups.items() if 0 < sum(lab) < len(lab)]
-        data = Dataset.from_dict({"query": [q for q, _, _ in rows], "docs": [d for _, d, _ in rows],
-                                  "labels": [lab for _, _, lab in rows]})
-        loss = ListNetLoss(model, mini_batch_size=batch_size * 8)
-        batch_size = max(1, batch_size // 8)
+        loss = ListNetLoss(model, mini_batch_size=batch_size)
+        batch_size = max(1, batch_size // PAIRS_PER_QUESTION)  # about as many pairs a step as with BCE
     else:
-        data = Dataset.from_dict({"query": [p.query for p in pairs], "sentence": [p.sentence for p in pairs],
-                                  "label": [p.label for p in pairs]})
         loss = BinaryCrossEntropyLoss(model)
     # The classification head is new: at the encoder's learning rate it barely moves in a thousand steps (the
     # loss stays at the base rate), so it learns 20x faster (docs/ranker.md, "Training").
