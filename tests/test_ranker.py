@@ -35,6 +35,46 @@ def ranker_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def cosine_ranker_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CrossEncoder scored by the joint encoding's segment cosine (``qa.models.segment_cosine``), untrained."""
+    from qa.models.loading import bundled_model_path
+    from qa.models.segment_cosine import cosine_cross_encoder
+
+    folder = tmp_path_factory.mktemp("cosine-ranker")
+    cosine_cross_encoder(str(bundled_model_path())).save_pretrained(str(folder))
+    return folder
+
+
+def test_the_segment_cosine_ranker_prefers_the_answering_sentence_before_any_training(cosine_ranker_folder):
+    # The questions a new user asked (issue 25), each with the sentence that answers and the one quoted instead.
+    pairs = [("Who wrote the Zen of Python?", "The Zen of Python, by Tim Peters", "Beautiful is better than ugly."),
+             ("What compression method does gzip use?", "Gzip reduces the size of the named files using "
+              "Lempel-Ziv coding (LZ77).", "-# --fast --best Regulate the speed of compression using the "
+              "specified digit #.")]
+    ranker = Ranker(str(cosine_ranker_folder))
+
+    for question, answering, other in pairs:
+        scores = ranker.logits(question, [answering, other])
+        assert scores[0] > scores[1], (question, scores)
+
+
+def test_a_ranker_folder_naming_code_outside_sentence_transformers_and_qa_is_refused(cosine_ranker_folder, tmp_path):
+    # Only qa's own module is allowed past sentence-transformers' trust_remote_code guard, not any module a
+    # downloaded folder names.
+    import json
+    import shutil
+
+    folder = tmp_path / "foreign"
+    shutil.copytree(cosine_ranker_folder, folder)
+    modules = json.loads((folder / "modules.json").read_text())
+    modules[1]["type"] = "os.system"
+    (folder / "modules.json").write_text(json.dumps(modules))
+
+    with pytest.raises(ModelLoadError, match=r"(?s)cannot load quote ranker .*'os.system'.*QA_RANKER"):
+        Ranker(str(folder)).logits(SEED_QUESTION, ["China calls for dialogue."])
+
+
 def test_a_crossencoder_folder_loads_with_the_network_forbidden(ranker_folder, tmp_path):
     # A fresh process, every hub variable saying offline and an empty cache: the folder is all it reads.
     script = (f"from qa.answer.ranker import Ranker; "

@@ -28,19 +28,24 @@ sys.path.insert(0, str(ROOT / "training"))
 
 import torch  # noqa: E402
 from ranker_data import SQUAD_STEP, Pair, doc2dial_pairs, heading_pairs, squad_pairs  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 from qa.eval.conversations import load_conversations  # noqa: E402
 from qa.eval.evaluation import load_squad, prepare_index  # noqa: E402
 from qa.models.loading import bundled_model_path  # noqa: E402
+from qa.models.segment_cosine import cosine_cross_encoder  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 
 if TYPE_CHECKING:
     from datasets import Dataset
+    from sentence_transformers.cross_encoder import CrossEncoder
 
 EVAL = ROOT.parent / "shared" / "eval"
 MAX_LENGTH = 96  # tokens of question and sentence together; longer sentences are cut at the end
 PAIRS_PER_QUESTION = 8  # about: a positive, 6 hard and 2 easy negatives (training/ranker_data.py)
 HEAD = r"\.(pooler|classifier)\."  # the parameters of the classification head on the [CLS] token
+COSINE_HEAD = r"(^|\.)1\.(scale|bias)$"  # SegmentCosine's two, module 1 of the CrossEncoder (not the encoder's biases)
+FIT_PAIRS = 4096  # training pairs the cosine head's starting scale and bias are fitted on
 
 log = logging.getLogger("train_ranker")
 
@@ -86,32 +91,62 @@ def listwise_rows(pairs: list[Pair]) -> Dataset:
 
 
 def train(pairs: list[Pair], out: Path, layers: int, seed: int, epochs: float, batch_size: int,
-          listwise: bool = False) -> None:
+          listwise: bool = False, head: str = "cls") -> None:
     """Fine-tune the cross-encoder on ``pairs`` and save it to ``out`` in fp16."""
-    from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss, ListNetLoss
 
     torch.manual_seed(seed)
-    model = CrossEncoder(str(bundled_model_path()), num_labels=1, max_length=MAX_LENGTH, device="cpu")
-    bert = model[0].auto_model
-    bert.bert.encoder.layer = bert.bert.encoder.layer[:layers]  # the first layers of MiniLM, as in layer dropping
-    bert.config.num_hidden_layers = layers
+    model = cosine_model(layers, pairs, seed) if head == "cosine" else cls_model(layers)
     data = listwise_rows(pairs) if listwise else pair_rows(pairs)
     if listwise:
         loss = ListNetLoss(model, mini_batch_size=batch_size)
         batch_size = max(1, batch_size // PAIRS_PER_QUESTION)  # about as many pairs a step as with BCE
     else:
         loss = BinaryCrossEntropyLoss(model)
-    # The classification head is new: at the encoder's learning rate it barely moves in a thousand steps (the
-    # loss stays at the base rate), so it learns 20x faster (docs/ranker.md, "Training").
+    # A new head barely moves at the encoder's learning rate in a thousand steps (the loss stays at the base rate),
+    # so it learns faster (docs/ranker.md, "Training"); the cosine head's encoder starts useful and moves gently.
+    rates = {"cls": (5e-5, HEAD, 1e-3), "cosine": (2e-5, COSINE_HEAD, 1e-2)}[head]
     args = CrossEncoderTrainingArguments(
         output_dir=str(out.parent / f".{out.name}-checkpoints"), num_train_epochs=epochs,
-        per_device_train_batch_size=batch_size, learning_rate=5e-5, learning_rate_mapping={HEAD: 1e-3},
+        per_device_train_batch_size=batch_size, learning_rate=rates[0], learning_rate_mapping={rates[1]: rates[2]},
         warmup_ratio=0.1, weight_decay=0.01, seed=seed, data_seed=seed, save_strategy="no", logging_steps=50,
         report_to="none", use_cpu=True, dataloader_num_workers=0)
     CrossEncoderTrainer(model=model, args=args, train_dataset=data, loss=loss).train()
     model[0].auto_model.half()
     model.save_pretrained(str(out), safe_serialization=True)
+
+
+def cls_model(layers: int) -> CrossEncoder:
+    """The bundled MiniLM's first ``layers`` with a new classification head on the [CLS] token."""
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    model = CrossEncoder(str(bundled_model_path()), num_labels=1, max_length=MAX_LENGTH, device="cpu")
+    bert = model[0].auto_model
+    bert.bert.encoder.layer = bert.bert.encoder.layer[:layers]  # the first layers of MiniLM, as in layer dropping
+    bert.config.num_hidden_layers = layers
+    return model
+
+
+def cosine_model(layers: int, pairs: list[Pair], seed: int) -> CrossEncoder:
+    """The bundled MiniLM's first ``layers`` scored by ``SegmentCosine``, its scale and bias a logistic fit of the
+    untrained cosine to the labels of (a sample of) the training pairs: it starts where the joint encoding is."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = cosine_cross_encoder(str(bundled_model_path()), layers, MAX_LENGTH)
+    head = model[1]
+    sample = random.Random(seed).sample(pairs, min(FIT_PAIRS, len(pairs)))
+    cosines = []
+    with torch.inference_mode():
+        for start in tqdm(range(0, len(sample), 64), desc="fitting the head's start", unit="batch"):
+            features = model.preprocess([[p.query, p.sentence] for p in sample[start:start + 64]])
+            cosines += model(features)["scores"].reshape(-1).tolist()  # scale 1, bias 0: the cosine itself
+    fit = LogisticRegression(C=1e6).fit(  # C: next to no regularisation, two numbers
+        [[c] for c in cosines], [int(p.label) for p in sample])
+    head.scale.data.fill_(float(fit.coef_[0][0]))
+    head.bias.data.fill_(float(fit.intercept_[0]))
+    log.info("head starts at %.2f x cosine %+.2f", head.scale.item(), head.bias.item())
+    return model
 
 
 def main() -> None:
@@ -130,6 +165,9 @@ def main() -> None:
                         help="every N-th question of SQuAD's train articles goes in (fewer: less of SQuAD's habits)")
     parser.add_argument("--loss", choices=("bce", "listnet"), default="bce",
                         help="bce: each pair on its own; listnet: a question's sentences against each other")
+    parser.add_argument("--head", choices=("cls", "cosine"), default="cls",
+                        help="cls: a new classification head on [CLS]; cosine: the joint encoding's segment cosine "
+                             "(qa.models.segment_cosine), scale and bias fitted on the pairs before training")
     parser.add_argument("--pairs", type=Path, help="write the pairs to this JSON-lines file too")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -143,7 +181,8 @@ def main() -> None:
              ", ".join(f"{s} {n + q} ({q} positive)" for s, (n, q) in sorted(counts.items())))
     if args.pairs:
         args.pairs.write_text("".join(json.dumps(p.__dict__) + "\n" for p in pairs))
-    train(pairs, args.out, args.layers, args.seed, args.epochs, args.batch_size, args.loss == "listnet")
+    train(pairs, args.out, args.layers, args.seed, args.epochs, args.batch_size, args.loss == "listnet",
+          args.head)
     log.info("saved %s after %.0f s", args.out, time.perf_counter() - started)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import os
 import threading
@@ -108,7 +109,8 @@ def _load_ranker(name: str) -> CrossEncoder:
         with warnings.catch_warnings(), without_loading_bars():
             warnings.simplefilter("ignore")
             # fp16 weights on disk are read into float32: int8 quantisation and the CPU want float32.
-            model = CrossEncoder(location, device="cpu", model_kwargs={"dtype": torch.float32})
+            model = CrossEncoder(location, device="cpu", model_kwargs={"dtype": torch.float32},
+                                 trust_remote_code=_only_qa_modules(location))
     except Exception as exc:  # OSError, ValueError, HF errors...: all mean "cannot load"
         raise ModelLoadError(
             f"cannot load quote ranker {name!r} ({type(exc).__name__}: {exc}). Set QA_RANKER (or --ranker) to 'none' "
@@ -117,6 +119,21 @@ def _load_ranker(name: str) -> CrossEncoder:
         ) from exc
     model.eval()
     return quantize_linear(model)
+
+
+def _only_qa_modules(location: str) -> bool:
+    """Whether a ranker folder's modules are sentence-transformers' own plus qa's ``SegmentCosine``, and at least
+    that one: then importing them runs only code of these two installed packages, and it may be allowed."""
+    from qa.models.segment_cosine import TYPE
+
+    path = Path(location) / "modules.json"
+    if not path.is_file():
+        return False
+    try:
+        types = {str(module.get("type")) for module in json.loads(path.read_text(encoding="utf-8"))}
+    except (ValueError, AttributeError):
+        return False  # the library's own loading then says what is wrong with the file
+    return TYPE in types and all(t == TYPE or t.startswith("sentence_transformers.") for t in types)
 
 
 @contextlib.contextmanager
