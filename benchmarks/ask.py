@@ -1,6 +1,7 @@
 """`Assistant.ask` latency at 10k chunks, stage by stage, and the cold start of `python app.py`.
 
     python benchmarks/ask.py [--chunks 10000] [--questions 200] [--cache DIR] [--no-cold-start] [--ranker FOLDER]
+                              [--ranker-weights W ...]
 
 The index: SQuAD v1.1 dev (2,067 paragraphs, ~2,300 chunks with the default settings) is built once (kept
 in ``--cache`` for later runs), then its documents are repeated under new ids until there are ``--chunks``
@@ -283,10 +284,13 @@ def main() -> None:
     parser.add_argument("--no-cold-start", action="store_true")
     parser.add_argument("--history-only", action="store_true", help="only the history comparison (no stages)")
     parser.add_argument("--ranker", help="also time ask() with this quote ranker (a CrossEncoder folder, or bundled)")
+    parser.add_argument("--ranker-weights", type=float, nargs="+", help="its ranker_weight (several: a row each; "
+                        "a larger weight leaves fewer candidates unscored)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ask.json")
     args = parser.parse_args()
-    if args.ranker:
-        VARIANTS[f"quote ranker {args.ranker} (QA_RANKER)"] = {"ranker": args.ranker}
+    for weight in (args.ranker_weights or [Settings().ranker_weight]) if args.ranker else ():
+        VARIANTS[f"quote ranker {args.ranker} (QA_RANKER), weight {weight:g}"] = {"ranker": args.ranker,
+                                                                                 "ranker_weight": weight}
     _, questions = load_squad(args.squad)
     with tempfile.TemporaryDirectory() as tmp:
         index = repeated(base_index(args.squad, args.cache), args.chunks, Path(tmp) / "index")

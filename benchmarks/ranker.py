@@ -57,6 +57,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "the model alone": {"ranker_weight": 100.0},
     "combination (default)": {},
 }
+COMBINATION = "combination (default)"
 
 
 def settings_for(change: dict[str, Any], ranker: str) -> Settings:
@@ -141,11 +142,15 @@ def main() -> None:
                         "report articles (and every 4N-th of the train articles)")
     parser.add_argument("--abstention-step", type=int, default=3, help="ask every N-th SQuAD question (1: all)")
     parser.add_argument("--parts", default="squad,doc2dial,nfcorpus,abstention")
+    parser.add_argument("--weight", type=float, help="the combination's ranker_weight (default: the setting's), as "
+                        "chosen for this ranker on SQuAD's choose articles (benchmarks/ranker_probe.py)")
     parser.add_argument("--out", type=Path, default=RESULTS / "ranker.json")
     args = parser.parse_args()
     started = time.perf_counter()
-    rows = {name: settings_for(change, args.ranker) for name, change in VARIANTS.items()}
-    report: dict[str, Any] = {"ranker": args.ranker, "trained_domain": args.trained_domain,
+    variants = {**VARIANTS, COMBINATION: {"ranker_weight": args.weight}} if args.weight is not None else VARIANTS
+    rows = {name: settings_for(change, args.ranker) for name, change in variants.items()}
+    report: dict[str, Any] = {"ranker": args.ranker, "weight": rows[COMBINATION].ranker_weight,
+                              "trained_domain": args.trained_domain,
                               "variants": {n: dataclasses.asdict(s) | {"index_dir": "", "source_dir": ""}
                                            for n, s in rows.items()}}
     parts = args.parts.split(",")

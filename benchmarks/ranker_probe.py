@@ -87,24 +87,17 @@ def scorer(name: str) -> Callable[[str, list[str]], np.ndarray]:
 
 
 def joint_cosine() -> Callable[[str, list[str]], np.ndarray]:
+    """The bundled model's joint-encoding cosine, untrained and in float (``qa.models.segment_cosine``)."""
     import torch
-    from transformers import AutoModel, AutoTokenizer
 
     from qa.models.loading import bundled_model_path
+    from qa.models.segment_cosine import cosine_cross_encoder
 
-    tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()))
-    model = AutoModel.from_pretrained(str(bundled_model_path())).eval()
+    model = cosine_cross_encoder(str(bundled_model_path())).eval()
 
     def score(question: str, texts: list[str]) -> np.ndarray:
-        f = tokenizer([question] * len(texts), texts, padding=True, truncation=True, max_length=96,
-                      return_tensors="pt")
         with torch.inference_mode():
-            states = model(**f).last_hidden_state
-        words = (f["attention_mask"] == 1) & (f["input_ids"] != tokenizer.cls_token_id) & \
-            (f["input_ids"] != tokenizer.sep_token_id)
-        means = [((states * m.unsqueeze(-1)).sum(1) / m.sum(1, keepdim=True).clamp(min=1))
-                 for m in (words & (f["token_type_ids"] == 0), words & (f["token_type_ids"] == 1))]
-        return torch.nn.functional.cosine_similarity(*means).numpy()
+            return model(model.preprocess([[question, text] for text in texts]))["scores"].reshape(-1).numpy()
     return score
 
 

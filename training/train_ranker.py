@@ -1,15 +1,17 @@
 """Train the quote ranker: a cross-encoder fine-tuned from the bundled all-MiniLM-L6-v2, on public data.
 
     pip install -e '.[train]'
-    python training/train_ranker.py [--domain dmv] [--out qa/models/ranker] [--seed 0]
+    python training/train_ranker.py [--domain dmv] [--out qa/models/ranker] [--seed 0] [--head cls|cosine]
 
 The pairs (training/ranker_data.py) come from SQuAD v1.1 dev's "train" articles, one doc2dial-dev domain
 (``--domain``; the other stays unseen) and that domain's headings. The model keeps the first ``--layers`` of
 MiniLM's six layers: a quote is chosen while the user waits, and four layers score a question's candidates
-in about half the time of six (docs/ranker.md has the measurements; two or three layers did not learn). Training is
-sentence-transformers' ``CrossEncoderTrainer`` with binary cross-entropy, one epoch, a fixed seed; about
-25 minutes on 2 CPU cores, most of it making the pairs (retrieval over SQuAD and doc2dial). The weights are
-saved in fp16 safetensors with the tokenizer.
+in about half the time of six (docs/ranker.md has the measurements; two or three layers under a new [CLS] head
+did not learn, under the cosine head three do). Training is
+sentence-transformers' ``CrossEncoderTrainer`` with binary cross-entropy, one epoch, a fixed seed, on a new [CLS]
+head or (``--head cosine``) on the joint encoding's segment cosine (``qa.models.segment_cosine``); about
+15 to 30 minutes on 2 CPU cores (3 to 6 layers), a minute or two of it making the pairs (retrieval over SQuAD and
+doc2dial). The weights are saved in fp16 safetensors with the tokenizer.
 """
 from __future__ import annotations
 
@@ -112,7 +114,8 @@ def train(pairs: list[Pair], out: Path, layers: int, seed: int, epochs: float, b
         per_device_train_batch_size=batch_size, learning_rate=rates[0], learning_rate_mapping={rates[1]: rates[2]},
         warmup_ratio=0.1, weight_decay=0.01, seed=seed, data_seed=seed, save_strategy="no", logging_steps=50,
         report_to="none", use_cpu=True, dataloader_num_workers=0)
-    CrossEncoderTrainer(model=model, args=args, train_dataset=data, loss=loss).train()
+    if epochs > 0:  # --epochs 0 saves the starting point: for the cosine head, the fitted untrained cosine
+        CrossEncoderTrainer(model=model, args=args, train_dataset=data, loss=loss).train()
     model[0].auto_model.half()
     model.save_pretrained(str(out), safe_serialization=True)
 
