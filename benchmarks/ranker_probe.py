@@ -82,8 +82,7 @@ def scorer(name: str) -> Callable[[str, list[str]], np.ndarray]:
         return joint_cosine()
     from qa.answer.ranker import Ranker
 
-    ranker = Ranker(name)
-    return lambda question, texts: 1.0 / (1.0 + np.exp(-np.clip(ranker.logits(question, texts), -60, 60)))
+    return Ranker(name).probabilities
 
 
 def joint_cosine() -> Callable[[str, list[str]], np.ndarray]:
@@ -126,23 +125,24 @@ def main() -> None:
     args = parser.parse_args()
     cases = collect(args.squad, args.doc2dial, args.cache, args.per_part)
     score = scorer(args.ranker)
+    by_rule = rules(args.candidates)
     picks: dict[str, dict[str, list[bool]]] = {}
     for case in tqdm(cases, desc="scoring", unit="question"):
         found = case["candidates"]
         row = picks.setdefault(case["part"], {})
         if not found:
-            for name in [*rules(args.candidates), "reach"]:
+            for name in [*by_rule, "reach"]:
                 row.setdefault(name, []).append(False)
             continue
         top = found[:args.candidates]
         p = np.asarray(score(case["question"], [text for text, _, _ in top]), dtype=float)
         choice = np.array([s for _, s, _ in top])
-        for name, rule in rules(args.candidates).items():
+        for name, rule in by_rule.items():
             row.setdefault(name, []).append(bool(top[rule(choice, p)][2]))
         row.setdefault("reach", []).append(any(good for _, _, good in top))
     parts = sorted(picks)
     table = {name: {part: float(np.mean(picks[part][name])) for part in parts}
-             for name in [*rules(args.candidates), "reach"]}
+             for name in [*by_rule, "reach"]}
     print(f"\nfirst quote holds the answer ({args.ranker}; questions: "
           + ", ".join(f"{p} {len(picks[p]['reach'])}" for p in parts) + ")\n")
     print("| rule | " + " | ".join(parts) + " |")

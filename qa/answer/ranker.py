@@ -51,6 +51,10 @@ class Ranker:
             scores = model(features)["scores"]
         return scores.float().reshape(len(texts), -1)[:, 0].numpy()
 
+    def probabilities(self, query: str, texts: list[str]) -> np.ndarray:
+        """The ranker's probability that each text answers ``query``: the logits through a sigmoid."""
+        return 1.0 / (1.0 + np.exp(-np.clip(self.logits(query, texts), -60.0, 60.0)))
+
 
 def ranker_for(settings: Settings) -> Ranker | None:
     """The ranker ``settings`` ask for, or None for ``ranker = "none"``."""
@@ -68,8 +72,7 @@ def rerank(ranker: Ranker, query: str, quotes: list[Quote], settings: Settings) 
         return Reranked(quotes)
     reach = quotes[0].score - settings.ranker_weight
     top = [q for q in quotes[:settings.ranker_candidates] if q.score > reach]
-    logits = ranker.logits(query, [q.text for q in top])
-    probability = (1.0 / (1.0 + np.exp(-np.clip(logits, -60.0, 60.0)))).tolist()
+    probability = ranker.probabilities(query, [q.text for q in top]).tolist()
     scored = [replace(q, score=q.score + settings.ranker_weight * p) for q, p in zip(top, probability, strict=True)]
     order = sorted(range(len(top)), key=lambda i: -scored[i].score)
     return Reranked([scored[i] for i in order] + quotes[len(top):], probability[order[0]])
