@@ -5,7 +5,7 @@
 
 Rows are ``Settings`` changes answered from the same retrieved passages: today's scorer (``ranker = "none"``),
 the model alone (its probability decides the order of the quotes it scores, ``ranker_weight`` 100) and the
-default combination. Columns:
+combination (the setting's ``ranker_weight``, or ``--weight``). Columns:
 
 - SQuAD v1.1 dev, the first / any quote holds a gold answer, on the articles the ranker was not trained on:
   "choose" (article 1 mod 4: where the combination was chosen) and "report" (3 mod 4: no choice looked at it);
