@@ -37,6 +37,8 @@ class Settings:
     title_in_chunk: bool = True  # prefix chunk text with the document title before embedding/BM25
     k: int = 5  # passages retrieved per question
     min_score: float = 0.80  # abstain when the best sentence scores below this (docs/quality.md: how it was chosen)
+    # the evidence's term share counts the question's heaviest terms, at most this many (0: all; docs/quality.md)
+    evidence_terms: int = 13
     fusion: str = "score"  # "score": bm25/max(bm25) + dense_weight * cosine; "rrf": reciprocal rank fusion
     dense_weight: float = 2.0  # chosen on even-numbered SQuAD dev articles (benchmarks/quality.py)
     rrf_k: int = 60  # reciprocal rank fusion constant, when fusion == "rrf"
@@ -112,6 +114,8 @@ class Settings:
             )
         if self.k < 1:
             raise ConfigError(f"k must be at least 1, got {self.k}")
+        if self.evidence_terms < 0:
+            raise ConfigError(f"evidence_terms must be 0 (all terms) or more, got {self.evidence_terms}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.retrieval not in RETRIEVAL_MODES:

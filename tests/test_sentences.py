@@ -87,6 +87,40 @@ def test_abstention_does_not_depend_on_how_quotes_are_ordered(seed_index_dir, fa
         assert len({a.abstained for a in answers}) == 1
 
 
+VERBOSE_COST = ("I am turning seventy next year and my daughter says I should check the prices before my "
+                "appointment, what does a new licence cost?")
+VERBOSE_OFF_TOPIC = ("We are planning a long family holiday in the mountains this summer with the children and the "
+                     "dog, which hotels near the lakes allow pets and have a swimming pool?")
+
+
+def test_a_verbose_question_is_answered_where_counting_all_its_terms_refused_it(faq_index_dir):
+    # 19 terms, of which the answering sentence holds few: judged on its 13 heaviest, as a terse question would be.
+    answered = assistant_with(faq_index_dir).ask(VERBOSE_COST)
+    every_term = assistant_with(faq_index_dir, evidence_terms=0).ask(VERBOSE_COST)
+
+    assert not answered.abstained and answered.quotes[0].text.startswith("The renewal fee is 30 euros")
+    assert every_term.abstained and every_term.confidence < answered.confidence
+
+
+def test_a_verbose_question_the_documents_do_not_answer_is_still_refused(faq_index_dir):
+    assert assistant_with(faq_index_dir).ask(VERBOSE_OFF_TOPIC).abstained
+
+
+def test_the_term_share_is_of_the_heaviest_terms_only(bm25):
+    question = "Who sang the anthem at Super Bowl 50 before the kickoff in Santa Clara?"
+    terms = QuestionTerms.from_question(question, bm25, limit=3)
+    heaviest = sorted(terms.weights, key=terms.weights.get, reverse=True)[:3]
+
+    assert terms.mass == pytest.approx(sum(terms.weights[t] for t in heaviest))
+    assert terms.coverage_of([set(heaviest), set(terms.weights)]) == [pytest.approx(1.0), 1.0]
+    assert QuestionTerms.from_question(question, bm25).coverage_of([set(heaviest)])[0] < 1.0
+
+
+def test_evidence_terms_is_checked():
+    with pytest.raises(ConfigError, match="evidence_terms must be 0 .* got -1"):
+        qa.Settings(evidence_terms=-1)
+
+
 @pytest.mark.parametrize(("text", "sentence", "expected"), [
     ("Intro.\nHow do I pay?\nBy card.", "How do I pay?", True),  # a question
     ("Fees\nThe fee is 30 euros.", "Fees", True),  # a heading: a line of its own, no closing punctuation

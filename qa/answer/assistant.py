@@ -75,7 +75,7 @@ class Assistant:
         """Answer from passages already retrieved (``Index.retrieve``), e.g. when evaluating.
 
         The evidence is the best sentence's score (cosine with the question plus the share of the
-        question's idf-weighted terms it holds). Calibrated on SQuAD dev, it tells answerable from
+        question's idf-weighted terms it holds, of its ``evidence_terms`` heaviest ones). Calibrated on SQuAD dev, it tells answerable from
         unanswerable questions better than the best cosine alone (docs/quality.md, "Abstention"). The quotes are
         ordered by ``qa.answer.sentences`` (choice score; questions and headings hand over to what follows them),
         then, with a quote ranker set (``Settings.ranker``), the best of them by ``qa.answer.ranker``, whose
@@ -115,7 +115,8 @@ class Assistant:
         """Every sentence of the retrieved passages, scored against the question (or its reading in context)."""
         if reading is not None:
             return reading.candidates(self.index, hits)
-        return candidates(self.index, hits, qvec, QuestionTerms.from_question(question, self.index.bm25), question)
+        terms = QuestionTerms.from_question(question, self.index.bm25, self.index.settings.evidence_terms)
+        return candidates(self.index, hits, qvec, terms, question)
 
     def _order(self, question: str, hits: list[Hit], found: list[Candidate], reading: Reading | None) -> Reranked:
         """The candidates as quotes, best first: by the choice score, then the best of them by the ranker."""

@@ -108,4 +108,5 @@ def read_in_context(passages: Passages, question: str, qvec: np.ndarray, context
     last_quotes = context.last_quotes
     last = max(last_quotes, key=lambda q: q[2]) if last_quotes else None
     vector = unit(qvec + w.sentence_vector * context.history)
-    return Reading(question, QuestionTerms(weights, bm25), vector, Interpretation.of(context, tuple(carried)), last, w)
+    terms = QuestionTerms(weights, bm25, passages.settings.evidence_terms)
+    return Reading(question, terms, vector, Interpretation.of(context, tuple(carried)), last, w)

@@ -24,26 +24,42 @@ def term_weights(doc_freqs: dict[str, int], n_docs: int) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class QuestionTerms:
-    """The question's stemmed terms with their idf in the index."""
+    """The question's stemmed terms with their idf in the index (and, in a conversation, the earlier questions'
+    terms at a share of theirs, ``qa.answer.reading``).
+
+    ``limit`` caps how many of them a sentence is judged against: the share it holds is of the ``limit``
+    heaviest terms' weight (0: of all of them). One sentence cannot hold a long question's every word: "Is
+    there an income limit to qualify for help? I worry my mom might make too much but she can't afford to help
+    me with college..." has 15 terms, and the sentence that answers it holds a few of them, so without a cap
+    a verbose question needs a closer sentence than a terse one to be answered (docs/quality.md, "Long
+    questions").
+    """
 
     weights: dict[str, float]
     bm25: BM25Index
+    limit: int = 0
 
     @classmethod
-    def from_question(cls, question: str, bm25: BM25Index) -> QuestionTerms:
+    def from_question(cls, question: str, bm25: BM25Index, limit: int = 0) -> QuestionTerms:
         tokens = sorted(set(bm25.tokenize([question])[0]))
-        return cls(term_weights(bm25.document_frequencies(tokens), bm25.size), bm25)
+        return cls(term_weights(bm25.document_frequencies(tokens), bm25.size), bm25, limit)
+
+    @property
+    def mass(self) -> float:
+        """The weight a sentence holding every counted term holds: of all terms, or of the ``limit`` heaviest."""
+        weights = sorted(self.weights.values(), reverse=True)
+        return sum(weights[:self.limit] if self.limit else weights)
 
     def coverage(self, texts: list[str]) -> list[float]:
-        """Share of the question's idf mass that each text contains (0..1)."""
+        """Share of the question's idf mass (``mass``) that each text contains (0..1)."""
         return self.coverage_of([set(tokens) for tokens in self.bm25.tokenize(texts)])
 
     def coverage_of(self, token_sets: list[set[str]]) -> list[float]:
         """``coverage`` of texts already tokenized (``bm25.tokenize``), as sets of terms."""
-        total = sum(self.weights.values())
+        total = self.mass
         if not total:
             return [0.0] * len(token_sets)
-        return [sum(self.weights.get(t, 0.0) for t in tokens) / total for tokens in token_sets]
+        return [min(1.0, sum(self.weights.get(t, 0.0) for t in tokens) / total) for tokens in token_sets]
 
 
 def sentence_score(similarity: float, coverage: float) -> float:

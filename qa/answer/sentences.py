@@ -2,9 +2,10 @@
 
 Every sentence of the passages is a candidate, and two scores are kept apart:
 
-- its **evidence**, the cosine with the question plus its share of the question's idf-weighted terms
-  (``qa.answer.scoring.sentence_score``), decides whether the documents answer at all: ``Assistant.min_score`` is
-  calibrated on it (docs/quality.md, "Abstention"), so changing how quotes are ordered does not move abstention;
+- its **evidence**, the cosine with the question plus its share of the question's idf-weighted terms (of the
+  ``evidence_terms`` heaviest; ``qa.answer.scoring.sentence_score``), decides whether the documents answer at
+  all: ``Assistant.min_score`` is calibrated on it (docs/quality.md, "Abstention"), so changing how quotes are
+  ordered does not move abstention;
 - its **choice** score orders the quotes. It reads the question more closely than the evidence can afford
   to (the evidence must stay comparable between questions; the choice only compares one question's
   sentences): the cosine, plus ``quote_coverage_weight`` times the question's terms the sentence holds,
