@@ -4,8 +4,8 @@
 
 All documents of the file are indexed together once (kept in ``--cache`` for later runs). Every dialogue is
 replayed in turn order four ways: ``off`` (each question alone, as before conversations), ``naive`` (the
-user's previous 3 questions prepended), ``before`` (the default before follow-ups after unanswered turns were
-read in context: they were read alone, ``ReadAloneAfterUnanswered``) and ``on`` (the default:
+user's previous 3 questions prepended), ``before`` (the default before the evidence counted only the question's
+``evidence_terms`` heaviest terms: ``evidence_terms`` 0, every term) and ``on`` (the default:
 ``qa.retrieve.context``, ``qa.answer.reading``), with the assistant's own earlier answers as the history (the
 file's README gives the protocol). First turns and follow-ups are reported apart, for all dialogues, for the
 tuning / held-out halves (``qa.eval.conversations.tuning_half``) and for each domain (dmv, studentaid: tune on
@@ -27,7 +27,8 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,32 +38,37 @@ sys.path.insert(0, str(ROOT))
 from common import DEFAULT_SQUAD, RESULTS, write_report  # noqa: E402
 
 from qa import Settings  # noqa: E402
-from qa.answer.answers import Answer  # noqa: E402
 from qa.answer.assistant import Assistant  # noqa: E402
-from qa.answer.reading import Interpretation  # noqa: E402
 from qa.answer.turns import turns_from_answers  # noqa: E402
 from qa.eval.conversations import (  # noqa: E402
-    TurnResult, by_first_answer, by_last_answer, format_table, load_conversations, replay, tables, tuning_half)
+    TurnResult,
+    by_first_answer,
+    by_last_answer,
+    format_table,
+    load_conversations,
+    replay,
+    tables,
+    tuning_half,
+)
 from qa.eval.evaluation import load_squad, prepare_index  # noqa: E402
 from qa.index.index import Index  # noqa: E402
-from qa.retrieve.context import DEFAULT_WEIGHTS, MAX_TURNS, ContextWeights, Turn  # noqa: E402
+from qa.retrieve.context import Turn  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "eval" / "doc2dial-dev"
+BEFORE = {"evidence_terms": 0}  # the settings of the default before this change
 MODES = {"off": "asked alone", "naive": "previous 3 questions prepended",
-         "before": "default before (read alone after unanswered turns)", "on": "default (qa.retrieve.context)"}
+         "before": "default before (evidence of every term)", "on": "default (qa.retrieve.context)"}
 
 
-class ReadAloneAfterUnanswered(Assistant):
-    """The default before this change: a follow-up whose recent turns all went unanswered had its sentences read
-    as for a question alone, against the full ``min_score`` (the earlier questions still ranked the passages)."""
-
-    def follow_up(self, question: str, turns: Sequence[Turn], weights: ContextWeights = DEFAULT_WEIGHTS) -> Answer:
-        if any(t.answered for t in list(turns)[-MAX_TURNS:]):
-            return super().follow_up(question, turns, weights)
-        found = self.index.retriever.retrieve(question, self.k, turns, weights)
-        answer = self.answer(question, found.hits[:self.k], found.vector)
-        answer.interpretation = Interpretation.of(found.context)
-        return answer
+@contextmanager
+def settings_changed(index: Index, **change: Any) -> Iterator[None]:
+    """``index`` answering with ``change`` to its settings for the time of the block (e.g. the default before)."""
+    base = index.settings
+    index.settings = base.replace(**change)
+    try:
+        yield
+    finally:
+        index.settings = base
 
 
 def off_topic_refusals(index: Index, dialogues: list[list[Any]], squad: Path,
@@ -115,17 +121,17 @@ def main() -> None:
     report: dict[str, Any] = {"data": str(args.data), "dialogues": len(chosen), "turns": sum(map(len, chosen)),
                               "documents": len(documents), "index": how, "index_seconds": seconds, "modes": {}}
     per_turn = {}
-    before = ReadAloneAfterUnanswered(index)
     for mode, label in MODES.items():
         started = time.perf_counter()
-        per_turn[mode] = results = replay(index, chosen, "on" if mode == "before" else mode, show_progress=True,
-                                          assistant=before if mode == "before" else None)
+        with settings_changed(index, **(BEFORE if mode == "before" else {})):
+            per_turn[mode] = results = replay(index, chosen, "on" if mode == "before" else mode, show_progress=True)
         report["modes"][mode] = {"label": label, "seconds": time.perf_counter() - started, "tables": tables(results),
                                  "by_last_answer": by_last_answer(results), "by_first_answer": by_first_answer(results)}
     for mode in ("naive", "before", "on"):
         report["modes"][mode]["own_match_kept"] = own_match_kept(per_turn["off"], per_turn[mode])
     report["off_topic"] = off_topic_refusals(index, chosen, args.squad)
-    report["off_topic_before"] = off_topic_refusals(index, chosen, args.squad, before)
+    with settings_changed(index, **BEFORE):
+        report["off_topic_before"] = off_topic_refusals(index, chosen, args.squad)
     print_tables(report)
     write_report(report, args.out)
 
