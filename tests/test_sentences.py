@@ -94,7 +94,7 @@ VERBOSE_OFF_TOPIC = ("We are planning a long family holiday in the mountains thi
 
 
 def test_a_verbose_question_is_answered_where_counting_all_its_terms_refused_it(faq_index_dir):
-    # 19 terms, of which the answering sentence holds few: judged on its 13 heaviest, as a terse question would be.
+    # 18 terms, of which the answering sentence holds few: judged on its 13 heaviest, as a terse question would be.
     answered = assistant_with(faq_index_dir).ask(VERBOSE_COST)
     every_term = assistant_with(faq_index_dir, evidence_terms=0).ask(VERBOSE_COST)
 

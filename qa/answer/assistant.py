@@ -75,8 +75,9 @@ class Assistant:
         """Answer from passages already retrieved (``Index.retrieve``), e.g. when evaluating.
 
         The evidence is the best sentence's score (cosine with the question plus the share of the
-        question's idf-weighted terms it holds, of its ``evidence_terms`` heaviest ones). Calibrated on SQuAD dev, it tells answerable from
-        unanswerable questions better than the best cosine alone (docs/quality.md, "Abstention"). The quotes are
+        question's idf-weighted terms it holds, of its ``evidence_terms`` heaviest ones). Calibrated on SQuAD dev,
+        it tells answerable from unanswerable questions better than the best cosine alone (docs/quality.md,
+        "Abstention"). The quotes are
         ordered by ``qa.answer.sentences`` (choice score; questions and headings hand over to what follows them),
         then, with a quote ranker set (``Settings.ranker``), the best of them by ``qa.answer.ranker``, whose
         probability for the first quote must also reach ``ranker_floor``.

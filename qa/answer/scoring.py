@@ -30,7 +30,7 @@ class QuestionTerms:
     ``limit`` caps how many of them a sentence is judged against: the share it holds is of the ``limit``
     heaviest terms' weight (0: of all of them). One sentence cannot hold a long question's every word: "Is
     there an income limit to qualify for help? I worry my mom might make too much but she can't afford to help
-    me with college..." has 15 terms, and the sentence that answers it holds a few of them, so without a cap
+    me with college..." has 21 terms, and the sentence that answers it holds a few of them, so without a cap
     a verbose question needs a closer sentence than a terse one to be answered (docs/quality.md, "Long
     questions").
     """
