@@ -71,13 +71,12 @@ def settings_changed(index: Index, **change: Any) -> Iterator[None]:
         index.settings = base
 
 
-def off_topic_refusals(index: Index, dialogues: list[list[Any]], squad: Path,
-                       assistant: Assistant | None = None) -> dict[str, Any]:
+def off_topic_refusals(index: Index, dialogues: list[list[Any]], squad: Path) -> dict[str, Any]:
     """Share of unrelated SQuAD questions refused as follow-ups of an answered first turn, alone, and as
     follow-ups of the dialogue's first question taken as unanswered."""
     _, questions = load_squad(squad)
     sample = [q.text for q in random.Random(0).sample(questions, len(dialogues))]
-    assistant = assistant or Assistant(index)
+    assistant = Assistant(index)
     firsts = [assistant.ask(d[0].question) for d in dialogues]
     pairs = [(q, a, tuning_half(d[0].dial_id)) for q, a, d in zip(sample, firsts, dialogues, strict=True)
              if not a.abstained]
